@@ -1,0 +1,89 @@
+//! SQL metadata stores.
+//!
+//! [`SqliteStore`] is the embedded default: one file, no server. Its design
+//! decides Slipway's write throughput:
+//!
+//! * **One writer thread with group commit.** Every write is a closure sent
+//!   to the writer, which drains whatever is queued, runs each closure in its
+//!   own SAVEPOINT (a failing write rolls back alone) inside one
+//!   transaction, commits once, and only then answers each caller. Eight
+//!   concurrent clients cost one commit, not eight, and never contend on
+//!   SQLite's lock (MLflow on SQLite serialises them with retries).
+//! * **Readers on their own connections** (WAL mode), so searches never wait
+//!   for writes.
+//! * **Acknowledged means committed.** WAL with `synchronous=NORMAL` keeps
+//!   every committed transaction across a process crash (`kill -9`); only an
+//!   OS crash or power loss can lose the last commits. `--sync full`-style
+//!   power-loss durability is a pragma away (`SqliteOptions::synchronous_full`).
+//!
+//! SQL here sticks to what SQLite and PostgreSQL share (`ON CONFLICT`,
+//! no `AUTOINCREMENT`), so the PostgreSQL backend can reuse the statements.
+
+mod pool;
+mod schema;
+mod tracking;
+
+pub use pool::SqliteOptions;
+
+use pool::{ReaderPool, Writer};
+use slipway_core::{Error, Result};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The embedded SQLite metadata store.
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Arc<ReaderPool>,
+    default_artifact_root: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`. New experiments get
+    /// `{default_artifact_root}/{experiment_id}` as artifact location.
+    pub fn open(path: &Path, default_artifact_root: &str) -> Result<Self> {
+        Self::open_with(path, default_artifact_root, SqliteOptions::default())
+    }
+
+    pub fn open_with(
+        path: &Path,
+        default_artifact_root: &str,
+        options: SqliteOptions,
+    ) -> Result<Self> {
+        let root = default_artifact_root.trim_end_matches('/').to_string();
+        let conn = pool::open_connection(path, &options, false)?;
+        schema::migrate(&conn, &root)?;
+        let writer = Writer::start(conn)?;
+        let readers = Arc::new(ReaderPool::open(path, &options)?);
+        Ok(SqliteStore {
+            writer,
+            readers,
+            default_artifact_root: root,
+        })
+    }
+
+    /// Runs `f` on a reader connection off the async runtime.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(f))
+            .await
+            .map_err(|e| Error::internal(format!("reader task failed: {e}")))?
+    }
+
+    /// Runs `f` in the writer's next group commit; resolves after the commit.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    {
+        self.writer.submit(f).await
+    }
+}
+
+/// Maps a SQLite failure to an internal error (never shown as a client error).
+pub(crate) fn db_err(e: rusqlite::Error) -> Error {
+    Error::internal(format!("database error: {e}"))
+}

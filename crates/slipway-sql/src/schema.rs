@@ -1,0 +1,178 @@
+//! The metadata schema and its migrations.
+//!
+//! Versioned with `PRAGMA user_version`; each step runs once, in order, in
+//! one transaction. The layout follows MLflow's SQL store (so its semantics
+//! carry over) with two changes for speed: metric history is clustered by
+//! `(run_uuid, key, timestamp, step)` and `latest_metrics` is maintained on
+//! write, so neither `get_run` nor a search ever scans a history.
+
+use crate::db_err;
+use rusqlite::Connection;
+use slipway_core::{now_millis, Result};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: tracking
+    r#"
+    CREATE TABLE experiments (
+        experiment_id     INTEGER PRIMARY KEY,
+        name              TEXT NOT NULL UNIQUE,
+        artifact_location TEXT NOT NULL,
+        lifecycle_stage   TEXT NOT NULL,
+        creation_time     BIGINT,
+        last_update_time  BIGINT
+    );
+    CREATE TABLE experiment_tags (
+        experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),
+        key           TEXT NOT NULL,
+        value         TEXT NOT NULL,
+        PRIMARY KEY (experiment_id, key)
+    );
+    CREATE TABLE runs (
+        run_uuid        TEXT PRIMARY KEY,
+        name            TEXT NOT NULL,
+        experiment_id   INTEGER NOT NULL REFERENCES experiments(experiment_id),
+        user_id         TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        start_time      BIGINT,
+        end_time        BIGINT,
+        lifecycle_stage TEXT NOT NULL,
+        artifact_uri    TEXT NOT NULL,
+        deleted_time    BIGINT
+    );
+    CREATE INDEX runs_by_experiment ON runs (experiment_id, lifecycle_stage);
+    CREATE TABLE metrics (
+        run_uuid       TEXT NOT NULL REFERENCES runs(run_uuid),
+        key            TEXT NOT NULL,
+        value          DOUBLE PRECISION,
+        is_nan         INTEGER NOT NULL,
+        timestamp      BIGINT NOT NULL,
+        step           BIGINT NOT NULL,
+        model_id       TEXT,
+        dataset_name   TEXT,
+        dataset_digest TEXT
+    );
+    CREATE UNIQUE INDEX metrics_history ON metrics (run_uuid, key, timestamp, step, value, is_nan);
+    CREATE TABLE latest_metrics (
+        run_uuid  TEXT NOT NULL REFERENCES runs(run_uuid),
+        key       TEXT NOT NULL,
+        value     DOUBLE PRECISION,
+        is_nan    INTEGER NOT NULL,
+        timestamp BIGINT NOT NULL,
+        step      BIGINT NOT NULL,
+        PRIMARY KEY (run_uuid, key)
+    );
+    CREATE TABLE params (
+        run_uuid TEXT NOT NULL REFERENCES runs(run_uuid),
+        key      TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        PRIMARY KEY (run_uuid, key)
+    );
+    CREATE TABLE tags (
+        run_uuid TEXT NOT NULL REFERENCES runs(run_uuid),
+        key      TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        PRIMARY KEY (run_uuid, key)
+    );
+    CREATE TABLE datasets (
+        dataset_uuid  TEXT PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),
+        name          TEXT NOT NULL,
+        digest        TEXT NOT NULL,
+        source_type   TEXT NOT NULL,
+        source        TEXT NOT NULL,
+        schema        TEXT,
+        profile       TEXT,
+        UNIQUE (experiment_id, name, digest)
+    );
+    CREATE TABLE run_dataset_inputs (
+        input_uuid   TEXT PRIMARY KEY,
+        run_uuid     TEXT NOT NULL REFERENCES runs(run_uuid),
+        dataset_uuid TEXT NOT NULL REFERENCES datasets(dataset_uuid),
+        position     INTEGER NOT NULL,
+        UNIQUE (run_uuid, dataset_uuid)
+    );
+    CREATE TABLE input_tags (
+        input_uuid TEXT NOT NULL REFERENCES run_dataset_inputs(input_uuid),
+        key        TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        PRIMARY KEY (input_uuid, key)
+    );
+    CREATE TABLE run_model_inputs (
+        run_uuid TEXT NOT NULL REFERENCES runs(run_uuid),
+        model_id TEXT NOT NULL,
+        PRIMARY KEY (run_uuid, model_id)
+    );
+    CREATE TABLE run_model_outputs (
+        run_uuid TEXT NOT NULL REFERENCES runs(run_uuid),
+        model_id TEXT NOT NULL,
+        step     BIGINT NOT NULL,
+        PRIMARY KEY (run_uuid, model_id)
+    );
+    CREATE TABLE logged_models (
+        model_id          TEXT PRIMARY KEY,
+        experiment_id     INTEGER NOT NULL REFERENCES experiments(experiment_id),
+        name              TEXT NOT NULL,
+        artifact_location TEXT NOT NULL,
+        creation_time     BIGINT NOT NULL,
+        last_updated_time BIGINT NOT NULL,
+        status            TEXT NOT NULL,
+        lifecycle_stage   TEXT NOT NULL,
+        model_type        TEXT,
+        source_run_id     TEXT,
+        status_message    TEXT
+    );
+    CREATE INDEX logged_models_by_experiment ON logged_models (experiment_id);
+    CREATE TABLE logged_model_params (
+        model_id TEXT NOT NULL REFERENCES logged_models(model_id),
+        key      TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        PRIMARY KEY (model_id, key)
+    );
+    CREATE TABLE logged_model_tags (
+        model_id TEXT NOT NULL REFERENCES logged_models(model_id),
+        key      TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        PRIMARY KEY (model_id, key)
+    );
+    CREATE TABLE logged_model_metrics (
+        model_id       TEXT NOT NULL,
+        run_uuid       TEXT NOT NULL,
+        key            TEXT NOT NULL,
+        value          DOUBLE PRECISION,
+        is_nan         INTEGER NOT NULL,
+        timestamp      BIGINT NOT NULL,
+        step           BIGINT NOT NULL,
+        dataset_name   TEXT,
+        dataset_digest TEXT
+    );
+    CREATE UNIQUE INDEX logged_model_metrics_unique
+        ON logged_model_metrics (model_id, run_uuid, key, timestamp, step, value, is_nan, dataset_name, dataset_digest);
+    "#,
+];
+
+/// Brings the schema up to date and makes sure the Default experiment exists.
+pub fn migrate(conn: &Connection, default_artifact_root: &str) -> Result<()> {
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db_err)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i as i64 + 1;
+        if version <= current {
+            continue;
+        }
+        let tx = format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;");
+        if let Err(e) = conn.execute_batch(&tx) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(db_err(e));
+        }
+        tracing::info!(version, "applied metadata schema migration");
+    }
+    let now = now_millis();
+    conn.execute(
+        "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
+         VALUES (0, 'Default', ?1, 'active', ?2, ?2) ON CONFLICT DO NOTHING",
+        rusqlite::params![format!("{default_artifact_root}/0"), now],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
