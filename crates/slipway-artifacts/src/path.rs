@@ -73,9 +73,6 @@ impl SafePath {
         if raw.starts_with('/') {
             return refuse("absolute paths are not allowed");
         }
-        if has_drive_prefix(raw) {
-            return refuse("Windows drive letters are not allowed");
-        }
         let body = raw.strip_suffix('/').unwrap_or(raw);
         if body.is_empty() {
             return if raw.is_empty() {
@@ -97,6 +94,8 @@ impl SafePath {
                 c if c.starts_with(TEMP_PREFIX) => {
                     return refuse("the name is reserved for in-progress uploads")
                 }
+                // `C:` would reset the path when joined on Windows.
+                c if has_drive_prefix(c) => return refuse("Windows drive letters are not allowed"),
                 _ => {}
             }
         }
@@ -209,7 +208,7 @@ fn hex(c: u8) -> Option<u8> {
     }
 }
 
-/// `C:`, `c:foo`, `C:/x` as the first component.
+/// `C:`, `c:foo`: a Windows drive prefix.
 fn has_drive_prefix(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
@@ -266,6 +265,8 @@ mod tests {
             "C:",
             "C:/Windows/win.ini",
             "c:\\x",
+            "a/C:/Windows/win.ini",
+            "a/d:",
             "a\0b",
             "a\nb",
             "a/./b",
