@@ -12,6 +12,9 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
 
+/// Upload bytes gathered before each write to disk.
+const WRITE_BUFFER: usize = 1024 * 1024;
+
 /// A store rooted at a local directory (`--artifacts-destination`).
 ///
 /// Every operation walks the path one component at a time from the
@@ -200,12 +203,14 @@ impl ArtifactStore for LocalArtifactStore {
         let dir = blocking(move || store.prepare_parent(&p)).await?;
         let tmp = dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
         let mut guard = TempFile(Some(tmp.clone()));
-        let mut file = tokio::fs::OpenOptions::new()
+        let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&tmp)
             .await
             .map_err(|e| io_error("create", path, e))?;
+        // Network chunks are small; write to disk in large blocks.
+        let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut written: u64 = 0;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
@@ -220,7 +225,8 @@ impl ArtifactStore for LocalArtifactStore {
             written += chunk.len() as u64;
         }
         file.flush().await.map_err(|e| io_error("write", path, e))?;
-        file.sync_all()
+        file.get_mut()
+            .sync_all()
             .await
             .map_err(|e| io_error("sync", path, e))?;
         drop(file);
