@@ -582,6 +582,7 @@ def compare(results):
             row[f"{name}_wall_per_call_s"] = r["wall_per_call_s"] if r else None
             row[f"{name}_cpu_per_call_s"] = r["cpu_per_call_s"] if r else None
             row[f"{name}_cpu_is_upper_bound"] = r["cpu_below_resolution"] if r else False
+            row[f"{name}_calls"] = r["calls"] if r else None
         row["wall_ratio"] = (m["wall_per_call_s"] / s["wall_per_call_s"]) if (m and s) else None
         row["cpu_ratio"] = (m["cpu_per_call_s"] / s["cpu_per_call_s"]) if (m and s) else None
         rows.append(row)
@@ -611,9 +612,10 @@ def report(results, rows):
             cpu("mlflow"), cpu("slipway"),
             fmt_ratio(r["mlflow_cpu_per_call_s"], r["slipway_cpu_per_call_s"],
                       r["slipway_cpu_is_upper_bound"], r["mlflow_cpu_is_upper_bound"]),
+            f"{r['mlflow_calls'] or '-'} / {r['slipway_calls'] or '-'}",
         ])
     print_table(["workload", "mlflow wall/call", "slipway wall/call", "wall ratio",
-                 "mlflow CPU/call", "slipway CPU/call", "CPU ratio"], table)
+                 "mlflow CPU/call", "slipway CPU/call", "CPU ratio", "calls (mlflow / slipway)"], table)
 
     # concurrency details
     print("\nConcurrent loggers (raw HTTP log-metric, each logger its own process and run):\n")
