@@ -27,11 +27,11 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
-import mlflow  # noqa: E402
-import pytest  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
 
-from helpers import IN_CI, Raw  # noqa: E402
+from helpers import IN_CI, Raw
 
 
 def pytest_configure(config):

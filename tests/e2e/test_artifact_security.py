@@ -29,6 +29,7 @@ import urllib.parse
 import uuid
 
 import pytest
+
 from helpers import PASSWD_MARKER
 
 ART = "/api/2.0/mlflow-artifacts/artifacts"
@@ -235,7 +236,15 @@ def test_proxy_list_traversal_refused_with_4xx(target):
 
 def test_run_artifacts_list_traversal(target):
     rid = target["run_id"]
-    extra = ["..", "../..", "/etc", "/", "file:///etc", "model/../../..", "model/../../../../../etc"]
+    extra = [
+        "..",
+        "../..",
+        "/etc",
+        "/",
+        "file:///etc",
+        "model/../../..",
+        "model/../../../../../etc",
+    ]
     for t in _payloads(target) + extra:
         for path in (t, urllib.parse.quote(t, safe="")):
             r = send(target["base"], "GET", f"{API}/artifacts/list?run_id={rid}&path={path}")
@@ -326,12 +335,20 @@ EVIL_LOCATIONS = [
 def _exploit_reads(base, run_id, model_name, version):
     """Every read an attacker would try once a hostile location was accepted."""
     reads = []
-    for path in ("passwd", "../passwd", "../../passwd", "../../../passwd", "../../../../etc/passwd"):
+    for path in (
+        "passwd",
+        "../passwd",
+        "../../passwd",
+        "../../../passwd",
+        "../../../../etc/passwd",
+    ):
         q = urllib.parse.quote(path, safe="")
         reads.append(f"/get-artifact?path={q}&run_uuid={run_id}")
         reads.append(f"{API}/artifacts/list?run_id={run_id}&path={q}")
         if model_name:
-            reads.append(f"/model-versions/get-artifact?path={q}&name={model_name}&version={version}")
+            reads.append(
+                f"/model-versions/get-artifact?path={q}&name={model_name}&version={version}"
+            )
     reads.append(f"{API}/artifacts/list?run_id={run_id}")
     return [(u, send(base, "GET", u)) for u in reads]
 
@@ -370,9 +387,10 @@ def test_hostile_experiment_artifact_location_never_leaks(tracking_uri, location
         if r.status == 200:
             version = b["model_version"]["version"]
     for url, resp in _exploit_reads(base, run_id, model if version else None, version):
-        assert_listing_safe(resp, url) if "/artifacts/list" in url else assert_safe(
-            resp, url, allow_ok=True
-        )
+        if "/artifacts/list" in url:
+            assert_listing_safe(resp, url)
+        else:
+            assert_safe(resp, url, allow_ok=True)
 
 
 @pytest.mark.slipway_specific
@@ -414,8 +432,10 @@ def test_model_version_source_outside_run_refused(target, source):
     model = f"cve-{uuid.uuid4().hex[:8]}"
     r, _ = jpost(base, f"{API}/registered-models/create", {"name": model})
     assert r.status == 200, r
-    for payload in ({"name": model, "source": source},
-                    {"name": model, "source": source, "run_id": target["run_id"]}):
+    for payload in (
+        {"name": model, "source": source},
+        {"name": model, "source": source, "run_id": target["run_id"]},
+    ):
         r, b = jpost(base, f"{API}/model-versions/create", payload)
         assert 400 <= r.status < 500, f"source {source!r} accepted: {r!r}"
         assert b and b.get("error_code") == "INVALID_PARAMETER_VALUE", b

@@ -8,9 +8,10 @@ import os
 
 import mlflow
 import pytest
-from helpers import assert_mlflow_error
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
+
+from helpers import assert_mlflow_error
 
 
 def test_get_run_returns_what_was_written(client, experiment_id):
@@ -184,7 +185,9 @@ def test_nested_artifacts_list_and_download_directory(client, experiment_id, tmp
     whole = mlflow.artifacts.download_artifacts(run_id=rid, dst_path=str(tmp_path / "whole"))
     assert sorted(os.listdir(whole)) == ["bundle", "top.txt"]
     with open(os.path.join(whole, "bundle", "a", "b", "c", "deeper.bin"), "rb") as f:
-        assert hashlib.sha256(f.read()).digest() == hashlib.sha256(files["a/b/c/deeper.bin"]).digest()
+        assert (
+            hashlib.sha256(f.read()).digest() == hashlib.sha256(files["a/b/c/deeper.bin"]).digest()
+        )
 
 
 def test_artifact_overwrite_replaces_content(client, experiment_id, tmp_path):

@@ -26,9 +26,10 @@ import uuid
 
 import pytest
 import requests
-from helpers import IN_CI
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+
+from helpers import IN_CI
 
 STARTUP_TIMEOUT = float(os.environ.get("SLIPWAY_STARTUP_TIMEOUT", "60"))
 

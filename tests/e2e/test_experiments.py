@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import mlflow
 import pytest
-from helpers import assert_mlflow_error
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
+
+from helpers import assert_mlflow_error
 
 
 def test_create_and_get(client, unique):
@@ -140,14 +141,16 @@ def test_search_experiments_filter_order_pagination(client, unique):
     assert search(filter_string=like, order_by=["name ASC"]) == sorted(names)
     assert search(filter_string=like, order_by=["name DESC"]) == sorted(names, reverse=True)
     # newest first by creation time (ids increase with creation)
-    assert search(filter_string=like, order_by=["creation_time DESC", "experiment_id DESC"]) == (
-        names[::-1]
+    assert (
+        search(filter_string=like, order_by=["creation_time DESC", "experiment_id DESC"])
+        == (names[::-1])
     )
     assert search(filter_string=like, order_by=["experiment_id ASC"]) == names
     assert search(filter_string=f"name ILIKE '{prefix.upper()}-A'") == [f"{prefix}-a"]
     assert search(filter_string=f"name = '{prefix}-d'") == [f"{prefix}-d"]
-    assert search(filter_string=f"name != '{prefix}-d' and name LIKE '{prefix}%'",
-                  order_by=["name ASC"]) == [f"{prefix}-a", f"{prefix}-b", f"{prefix}-c"]
+    assert search(
+        filter_string=f"name != '{prefix}-d' and name LIKE '{prefix}%'", order_by=["name ASC"]
+    ) == [f"{prefix}-a", f"{prefix}-b", f"{prefix}-c"]
     assert search(filter_string=f"{like} and tags.group = 'g'", order_by=["name ASC"]) == [
         f"{prefix}-a",
         f"{prefix}-b",

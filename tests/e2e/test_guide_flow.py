@@ -16,13 +16,14 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import IS_MLFLOW3
 from mlflow.models import Model, infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import make_classification
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.model_selection import train_test_split
+
+from helpers import IS_MLFLOW3
 
 N_STEPS = 200
 SKOPS_TRUSTED = ["sklearn.tree._tree.Tree"]

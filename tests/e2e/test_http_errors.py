@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from helpers import assert_json_error
 
 API = "/api/2.0/mlflow"
@@ -298,7 +299,9 @@ def test_get_experiment_bad_ids_never_5xx(raw, params):
 def test_deep_nesting_never_5xx(raw, run_id):
     """MLflow answers 500 (RecursionError) here."""
     deep = "[" * 100_000 + "]" * 100_000
-    r = post_raw(raw, f"{API}/runs/log-batch", '{"run_id": "%s", "metrics": %s}' % (run_id, deep))
+    r = post_raw(
+        raw, f"{API}/runs/log-batch", '{"run_id": "' + run_id + '", "metrics": ' + deep + "}"
+    )
     assert 400 <= r.status_code < 500, r.status_code
 
 

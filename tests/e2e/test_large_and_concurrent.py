@@ -59,7 +59,9 @@ CALLS = 300
 
 def test_concurrent_logging_8_threads(tracking_uri, experiment_id):
     client = MlflowClient(tracking_uri)
-    run_ids = [client.create_run(experiment_id, run_name=f"t{i}").info.run_id for i in range(THREADS)]
+    run_ids = [
+        client.create_run(experiment_id, run_name=f"t{i}").info.run_id for i in range(THREADS)
+    ]
     errors: list[BaseException] = []
     barrier = threading.Barrier(THREADS)
 

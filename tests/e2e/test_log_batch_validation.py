@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from helpers import assert_json_error, assert_mlflow_error
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
+
+from helpers import assert_json_error, assert_mlflow_error
 
 MISSING_RUN = "0" * 31 + "1"
 
@@ -202,8 +203,17 @@ def test_bad_key_names_rejected(client, run_id, key):
 
 @pytest.mark.parametrize(
     "call",
-    ["get_run", "log_metric", "log_param", "set_tag", "log_batch", "set_terminated",
-     "delete_run", "restore_run", "update_run"],
+    [
+        "get_run",
+        "log_metric",
+        "log_param",
+        "set_tag",
+        "log_batch",
+        "set_terminated",
+        "delete_run",
+        "restore_run",
+        "update_run",
+    ],
 )
 def test_unknown_run_id(client, call):
     with pytest.raises(MlflowException) as e:

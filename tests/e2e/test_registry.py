@@ -8,12 +8,13 @@ import uuid
 import mlflow
 import numpy as np
 import pytest
-from helpers import IS_MLFLOW3, assert_mlflow_error
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
+
+from helpers import IS_MLFLOW3, assert_mlflow_error
 
 
 def _log(model, X, registered_model_name):

@@ -10,10 +10,11 @@ import time
 import uuid
 
 import pytest
-from helpers import assert_mlflow_error
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+from helpers import assert_mlflow_error
 
 T0 = 1_710_000_000_000  # fixed start times make attribute filters exact
 
