@@ -30,6 +30,36 @@ pub fn de_opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Err
     d.deserialize_any(OptF64Visitor)
 }
 
+/// Deserializes a bool given as a JSON bool or the strings `"true"`/`"false"`
+/// (query strings carry every value as text).
+pub fn de_opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    d.deserialize_any(OptBoolVisitor)
+}
+
+struct OptBoolVisitor;
+impl<'de> Visitor<'de> for OptBoolVisitor {
+    type Value = Option<bool>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("true or false")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Ok(Some(true)),
+            "false" | "0" => Ok(Some(false)),
+            _ => Err(E::custom(format!("'{v}' is not a boolean"))),
+        }
+    }
+}
+
 /// Serializes a double, writing non-finite values as proto-JSON strings.
 pub fn ser_f64<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     if v.is_nan() {

@@ -11,6 +11,8 @@
 
 pub mod entities;
 pub mod messages;
+pub mod registry;
 
 pub use entities::*;
 pub use messages::*;
+pub use registry::*;
