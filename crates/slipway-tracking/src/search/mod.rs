@@ -1,0 +1,158 @@
+//! MLflow's search language, evaluated in memory.
+//!
+//! `parse` validates the filter and order clauses up front (a bad filter is
+//! rejected before any data is read, with MLflow's `INVALID_PARAMETER_VALUE`
+//! message); `apply` filters, sorts and paginates what the store returned.
+//!
+//! What is accepted, the error texts, and the order errors are reported in
+//! follow MLflow's `SearchUtils` / `SearchExperimentsUtils` /
+//! `search_logged_model_utils`; results (matching, NULL and NaN handling,
+//! ordering and tie-breakers) follow MLflow's SQL store, its reference
+//! backend. Module layout:
+//! * [`lexer`] / [`grammar`]: `sqlparse`-compatible tokenizing and grouping;
+//! * [`common`]: quoting, comparator sets, `IN` lists, predicates, `order_by` strings;
+//! * [`like`]: SQL `LIKE` / `ILIKE`;
+//! * [`py`]: Python `literal_eval` / `repr` for messages;
+//! * [`runs`], [`experiments`], [`logged_models`]: the three searches.
+
+mod common;
+mod experiments;
+mod grammar;
+mod lexer;
+mod like;
+mod logged_models;
+mod page;
+mod py;
+mod runs;
+
+pub use page::{decode_page_token, encode_page_token, paginate, Page};
+
+use slipway_core::Result;
+use slipway_protocol::{
+    Experiment, LoggedModel, LoggedModelDatasetFilter, LoggedModelOrderBy, Run,
+};
+
+/// Cuts the page `[offset, offset + max_results)` out of `items` taken in `order`.
+fn page_in_order<T>(
+    items: Vec<T>,
+    order: Vec<usize>,
+    max_results: usize,
+    page_token: Option<&str>,
+) -> Result<Page<T>> {
+    let offset = decode_page_token(page_token)?;
+    let total = order.len();
+    let start = offset.min(total);
+    let end = offset.saturating_add(max_results).min(total);
+    let next_page_token = (end < total).then(|| encode_page_token(end));
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    let items = order[start..end.max(start)]
+        .iter()
+        .map(|&i| slots[i].take().expect("each index once"))
+        .collect();
+    Ok(Page {
+        items,
+        next_page_token,
+    })
+}
+
+/// A parsed `search_runs` request.
+#[derive(Debug, Clone)]
+pub struct RunSearch {
+    query: runs::RunQuery,
+}
+
+impl RunSearch {
+    /// Parses `filter` (empty: no filter) and `order_by` as MLflow does.
+    pub fn parse(filter: &str, order_by: &[String]) -> Result<Self> {
+        Ok(RunSearch {
+            query: runs::RunQuery::parse(filter, order_by)?,
+        })
+    }
+
+    /// Whether `run` passes the filter.
+    pub fn matches(&self, run: &Run) -> bool {
+        self.query.matches(run)
+    }
+
+    /// Filters, orders and paginates `runs`.
+    pub fn apply(
+        &self,
+        mut runs: Vec<Run>,
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page<Run>> {
+        decode_page_token(page_token)?;
+        if self.query.has_filter() {
+            runs.retain(|r| self.query.matches(r));
+        }
+        let order = self.query.sorted_indices(&runs);
+        page_in_order(runs, order, max_results, page_token)
+    }
+}
+
+/// A parsed `search_experiments` request.
+#[derive(Debug, Clone)]
+pub struct ExperimentSearch {
+    query: experiments::ExperimentQuery,
+}
+
+impl ExperimentSearch {
+    pub fn parse(filter: &str, order_by: &[String]) -> Result<Self> {
+        Ok(ExperimentSearch {
+            query: experiments::ExperimentQuery::parse(filter, order_by)?,
+        })
+    }
+
+    pub fn matches(&self, experiment: &Experiment) -> bool {
+        self.query.matches(experiment)
+    }
+
+    pub fn apply(
+        &self,
+        mut exps: Vec<Experiment>,
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page<Experiment>> {
+        decode_page_token(page_token)?;
+        exps.retain(|e| self.query.matches(e));
+        let order = self.query.sorted_indices(&exps);
+        page_in_order(exps, order, max_results, page_token)
+    }
+}
+
+/// A parsed `logged-models/search` request.
+#[derive(Debug, Clone)]
+pub struct LoggedModelSearch {
+    query: logged_models::LoggedModelQuery,
+}
+
+impl LoggedModelSearch {
+    pub fn parse(
+        filter: &str,
+        order_by: &[LoggedModelOrderBy],
+        datasets: &[LoggedModelDatasetFilter],
+    ) -> Result<Self> {
+        Ok(LoggedModelSearch {
+            query: logged_models::LoggedModelQuery::parse(filter, order_by, datasets)?,
+        })
+    }
+
+    pub fn matches(&self, model: &LoggedModel) -> bool {
+        self.query.matches(model)
+    }
+
+    pub fn apply(
+        &self,
+        mut models: Vec<LoggedModel>,
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page<LoggedModel>> {
+        decode_page_token(page_token)?;
+        models.retain(|m| self.query.matches(m));
+        let order = self.query.sorted_indices(&models);
+        page_in_order(models, order, max_results, page_token)
+    }
+}
+
+#[cfg(test)]
+mod tests;
