@@ -13,8 +13,11 @@
 //! * a dataset filter without a digest matches any digest.
 //!
 //! Semantics: a metric comparison matches if *any* logged value of that
-//! metric (restricted to the requested datasets, if any) satisfies it; NaN
-//! never matches; params and tags must exist. With dataset filters but no
+//! metric (restricted to the requested datasets, if any) satisfies it;
+//! infinities compare as ±`f64::MAX` (MLflow stores them clamped); a NaN
+//! value matches only `!=` and sorts after all numbers, as for runs (MLflow's
+//! SQL store silently stores a logged-model NaN as 0); params and tags must
+//! exist. With dataset filters but no
 //! metric comparison, a model must have some metric on one of the datasets.
 //! Ordering puts missing values last, then `creation_timestamp DESC` and
 //! `model_id ASC` unless already ordered by them.
@@ -333,9 +336,12 @@ impl Clause {
             }
             Clause::Metric { key, op, value } => m.data.metrics.iter().any(|x| {
                 x.key == *key
-                    && !x.value.is_nan()
-                    && op.test(x.value, *value)
                     && on_datasets(x, datasets)
+                    && if x.value.is_nan() {
+                        *op == NumOp::Ne
+                    } else {
+                        op.test(stored(x.value), *value)
+                    }
             }),
             Clause::Param { key, op } => m
                 .data
@@ -413,21 +419,39 @@ fn parse_order_by(order_by: &[LoggedModelOrderBy]) -> Result<Vec<OrderClause>> {
     Ok(out)
 }
 
+/// The value MLflow's SQL store keeps for a metric: infinities clamped to ±MAX.
+#[inline]
+fn stored(v: f64) -> f64 {
+    v.clamp(f64::MIN, f64::MAX)
+}
+
+/// One precomputed sort value. Ranks: values, then NaN metrics, then missing.
 #[derive(Debug, Clone, Copy)]
 enum SortVal<'a> {
     Num(f64),
     Int(i64),
     Str(&'a str),
+    NaN,
     Null,
 }
 
 impl SortVal<'_> {
+    fn rank(&self) -> u8 {
+        match self {
+            SortVal::Num(_) | SortVal::Int(_) | SortVal::Str(_) => 0,
+            SortVal::NaN => 1,
+            SortVal::Null => 2,
+        }
+    }
+
     fn cmp(&self, other: &Self, ascending: bool) -> Ordering {
+        if self.rank() != other.rank() {
+            // Missing values last in both directions.
+            return self.rank().cmp(&other.rank());
+        }
         let v = match (self, other) {
-            (SortVal::Null, SortVal::Null) => return Ordering::Equal,
-            (SortVal::Null, _) => return Ordering::Greater, // NULLs last either way
-            (_, SortVal::Null) => return Ordering::Less,
-            (SortVal::Num(a), SortVal::Num(b)) => a.partial_cmp(b).unwrap_or(Ordering::Equal), // -0.0 == 0.0, as in SQL
+            // -0.0 == 0.0, as in SQL.
+            (SortVal::Num(a), SortVal::Num(b)) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
             (SortVal::Int(a), SortVal::Int(b)) => a.cmp(b),
             (SortVal::Str(a), SortVal::Str(b)) => a.cmp(b),
             _ => Ordering::Equal,
@@ -477,12 +501,11 @@ impl OrderField {
                             .then(b.step.cmp(&a.step))
                             .then_with(|| a.run_id.cmp(&b.run_id))
                     });
-                // SQLite stores NaN as NULL.
                 latest.map_or(SortVal::Null, |x| {
                     if x.value.is_nan() {
-                        SortVal::Null
+                        SortVal::NaN
                     } else {
-                        SortVal::Num(x.value)
+                        SortVal::Num(stored(x.value))
                     }
                 })
             }
@@ -721,6 +744,30 @@ mod tests {
             search("", &[ob("model_id", Some(false))], &[]),
             ["m-c", "m-b", "m-a"]
         );
+    }
+
+    #[test]
+    fn nan_and_infinite_metrics() {
+        let mut a = model("a", "m", 1, None);
+        a.data.metrics = vec![metric("x", f64::NAN, 1, None)];
+        let mut b = model("b", "m", 1, None);
+        b.data.metrics = vec![metric("x", f64::INFINITY, 1, None)];
+        let c = model("c", "m", 1, None);
+        let ms = vec![a, b, c];
+        let run = |f: &str, o: &[LoggedModelOrderBy]| {
+            let q = LoggedModelQuery::parse(f, o, &[]).unwrap();
+            let hits: Vec<LoggedModel> = ms.iter().filter(|m| q.matches(m)).cloned().collect();
+            let order = q.sorted_indices(&hits);
+            order
+                .into_iter()
+                .map(|i| hits[i].info.model_id.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run("metrics.x != 1", &[]), ["a", "b"]);
+        assert_eq!(run("metrics.x < 1", &[]), Vec::<String>::new());
+        assert_eq!(run("metrics.x = 1.7976931348623157e308", &[]), ["b"]);
+        assert_eq!(run("", &[ob("metrics.x", Some(false))]), ["b", "a", "c"]);
+        assert_eq!(run("", &[ob("metrics.x", Some(true))]), ["b", "a", "c"]);
     }
 
     #[test]

@@ -537,7 +537,8 @@ impl SortVal<'_> {
 
     fn cmp_values(&self, other: &Self) -> Ordering {
         match (self, other) {
-            (SortVal::Num(a), SortVal::Num(b)) => a.partial_cmp(b).unwrap_or(Ordering::Equal), // -0.0 == 0.0, as in SQL
+            // -0.0 == 0.0, as in SQL.
+            (SortVal::Num(a), SortVal::Num(b)) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
             (SortVal::Int(a), SortVal::Int(b)) => a.cmp(b),
             (SortVal::Str(a), SortVal::Str(b)) => a.cmp(b),
             _ => Ordering::Equal,
