@@ -753,7 +753,7 @@ mod tests {
         let mut b = model("b", "m", 1, None);
         b.data.metrics = vec![metric("x", f64::INFINITY, 1, None)];
         let c = model("c", "m", 1, None);
-        let ms = vec![a, b, c];
+        let ms = [a, b, c];
         let run = |f: &str, o: &[LoggedModelOrderBy]| {
             let q = LoggedModelQuery::parse(f, o, &[]).unwrap();
             let hits: Vec<LoggedModel> = ms.iter().filter(|m| q.matches(m)).cloned().collect();
