@@ -64,7 +64,9 @@ ROWS = [
     ("log_batch", "log_batch of 1,000 metrics", "batch"),
     ("create_runs", "create run + 5 params/5 metrics/3 tags", "run"),
     ("search_runs", "search_runs filter + order by", "search"),
+    ("search_runs_raw", "search_runs, raw HTTP (body not parsed)", "search"),
     ("metric_history", "get_metric_history, 10,000 steps", "read"),
+    ("metric_history_raw", "get-history 10,000 steps, raw HTTP (not parsed)", "read"),
     ("concurrent_1", "log_metric raw HTTP, 1 logger (rate ref)", "call"),
     ("concurrent_n", "log_metric raw HTTP, 8 concurrent loggers", "call"),
 ]
@@ -428,22 +430,87 @@ def w_metric_history(ctx):
     ctx.check("metric_history", ok, f"{len(h)} of {steps} points returned")
     res["points_per_call"] = steps
     res["setup_log_batch_s"] = setup_s
+    ctx.history_run = run
+    return res
+
+
+def w_search_runs_raw(ctx):
+    if ctx.search_exp is None:
+        raise RuntimeError("create_runs workload did not run")
+    reps = ctx.counts["search_repeats"]
+    body = {"experiment_ids": [ctx.search_exp], "filter": SEARCH_FILTER, "order_by": SEARCH_ORDER,
+            "max_results": 1000}
+
+    def search():
+        r = ctx.session.post(ctx.url + "/api/2.0/mlflow/runs/search", json=body, timeout=120)
+        if r.status_code != 200:
+            raise RuntimeError(f"runs/search: HTTP {r.status_code}: {r.text[:300]}")
+        return r.content
+    search()
+    out = []
+
+    def go():
+        for _ in range(reps):
+            out.append(search())
+    res = measure(ctx.server, reps, go)
+    n = len(json.loads(out[-1]).get("runs", []))
+    expected = ctx.results["search_runs"]["matched_runs"] if "search_runs" in ctx.results else None
+    ctx.check("search_runs_raw", n == expected, f"{n} runs returned, {expected} expected")
+    return res
+
+
+def w_metric_history_raw(ctx):
+    run = getattr(ctx, "history_run", None)
+    if run is None:
+        raise RuntimeError("metric_history workload did not run")
+    reps, steps = ctx.counts["history_repeats"], ctx.shared["history_steps"]
+    params = {"run_id": run, "metric_key": "curve"}
+
+    def read():
+        r = ctx.session.get(ctx.url + "/api/2.0/mlflow/metrics/get-history", params=params, timeout=120)
+        if r.status_code != 200:
+            raise RuntimeError(f"metrics/get-history: HTTP {r.status_code}: {r.text[:300]}")
+        return r.content
+    read()
+    out = []
+
+    def go():
+        for _ in range(reps):
+            out.append(read())
+    res = measure(ctx.server, reps, go)
+    n = len(json.loads(out[-1]).get("metrics", []))
+    ctx.check("metric_history_raw", n == steps, f"{n} of {steps} points returned")
+    res["response_bytes"] = len(out[-1])
     return res
 
 
 def run_loggers(ctx, n_workers, duration):
+    """n_workers logger processes (loadgen.py), each on its own run, released
+    together once all have imported; server CPU is read just before the
+    release and after the last one finished."""
+    import select
     runs = [ctx.new_run() for _ in range(n_workers)]
     max_calls = 1_000_000
-    start_at = time.time() + 1.5 + 0.25 * n_workers  # time for the workers to import requests
     procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "loadgen.py"), ctx.url, run,
-                               "conc", str(duration), repr(start_at), str(max_calls)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=HERE)
+                               "conc", str(duration), str(max_calls)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              cwd=HERE)
              for run in runs]
     try:
-        delay = start_at - time.time() - 0.2
-        if delay > 0:
-            time.sleep(delay)
+        waiting = {p.stdout.fileno(): p for p in procs}
+        deadline = time.monotonic() + 120
+        while waiting and time.monotonic() < deadline:
+            ready, _, _ = select.select(list(waiting), [], [], 1.0)
+            for fd in ready:
+                p = waiting.pop(fd)
+                if p.stdout.readline().strip() != b"ready":
+                    raise RuntimeError(f"load generator failed to start: {p.stderr.read().decode()[-500:]}")
+        if waiting:
+            raise RuntimeError("load generators not ready after 120 s")
         cpu0 = ctx.server.cpu()
+        for p in procs:
+            p.stdin.write(b"go\n")
+            p.stdin.flush()
         results = []
         for p in procs:
             out, err = p.communicate(timeout=duration + 120)
@@ -456,11 +523,12 @@ def run_loggers(ctx, n_workers, duration):
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    window = max(r["elapsed_s"] for r in results)
+    window = max(r["end"] for r in results) - min(r["begin"] for r in results)
     calls = sum(r["calls"] for r in results)
     ok = sum(r["ok"] for r in results)
     lat = sorted(x for r in results for x in r["lat_us"])
     res = finish(calls, window, cpu)
+    client_cpu = sum(r["client_cpu_s"] for r in results)
     res.update({
         "loggers": n_workers, "duration_s": duration, "ok": ok,
         "errors": sum(r["errors"] for r in results),
@@ -470,6 +538,8 @@ def run_loggers(ctx, n_workers, duration):
         "latency_p99_s": percentile(lat, 99) / 1e6 if lat else None,
         "latency_max_s": lat[-1] / 1e6 if lat else None,
         "calls_per_logger": [r["calls"] for r in results],
+        "client_cpu_s": client_cpu,
+        "client_cpu_per_call_s": client_cpu / calls if calls else None,
     })
     return res
 
@@ -492,7 +562,9 @@ WORKLOADS = [
     ("log_batch", w_log_batch),
     ("create_runs", w_create_runs),
     ("search_runs", w_search_runs),
+    ("search_runs_raw", w_search_runs_raw),
     ("metric_history", w_metric_history),
+    ("metric_history_raw", w_metric_history_raw),
     ("concurrent_1", w_concurrent_1),
     ("concurrent_n", w_concurrent_n),
 ]
@@ -628,10 +700,13 @@ def report(results, rows):
                 continue
             t.append([name, r["loggers"], r["ok"], r["errors"], f"{r['throughput_per_s']:.0f}/s",
                       fmt_t(r["latency_p50_s"]), fmt_t(r["latency_p99_s"]),
-                      f"{r['speedup_vs_1_logger']:.2f}x" if "speedup_vs_1_logger" in r else ""])
+                      f"{r['speedup_vs_1_logger']:.2f}x" if "speedup_vs_1_logger" in r else "",
+                      fmt_t(r["cpu_per_call_s"]), fmt_t(r.get("client_cpu_per_call_s"))])
     if t:
         print_table(["server", "loggers", "ok calls", "errors", "throughput", "p50", "p99",
-                     "vs 1 logger"], t)
+                     "vs 1 logger", "server CPU/call", "client CPU/call"], t)
+        print(f"(the {os.cpu_count()} cores are shared by the server and the logger processes: when "
+              "client CPU/call is the larger figure, throughput is bound by the Python clients)")
 
     print("\nStart-up and memory:\n")
     t = []
