@@ -347,9 +347,9 @@ impl ExperimentQuery {
         self.clauses.iter().all(|c| c.matches(e))
     }
 
-    pub fn sorted_indices(&self, exps: &[Experiment]) -> Vec<usize> {
-        let mut idx: Vec<usize> = (0..exps.len()).collect();
-        idx.sort_by(|&a, &b| {
+    /// Sorts `hits` (indices into `exps`) into result order.
+    pub fn sort_indices(&self, exps: &[Experiment], hits: &mut [usize]) {
+        hits.sort_by(|&a, &b| {
             for (f, asc) in &self.order {
                 let o = f.cmp(&exps[a], &exps[b]);
                 let o = if *asc { o } else { o.reverse() };
@@ -359,7 +359,13 @@ impl ExperimentQuery {
             }
             Ordering::Equal
         });
-        idx
+    }
+
+    #[cfg(test)]
+    fn sorted_indices(&self, exps: &[Experiment]) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..exps.len()).collect();
+        self.sort_indices(exps, &mut v);
+        v
     }
 }
 

@@ -564,14 +564,15 @@ impl LoggedModelQuery {
         self.clauses.iter().all(|c| c.matches(m, &self.datasets))
     }
 
-    pub fn sorted_indices(&self, models: &[LoggedModel]) -> Vec<usize> {
+    /// Sorts `hits` (indices into `models`) into result order.
+    pub fn sort_indices(&self, models: &[LoggedModel], hits: &mut Vec<usize>) {
         let k = self.order.len();
-        let keys: Vec<SortVal<'_>> = models
+        let keys: Vec<SortVal<'_>> = hits
             .iter()
-            .flat_map(|m| self.order.iter().map(move |o| o.field.value(m)))
+            .flat_map(|&i| self.order.iter().map(move |o| o.field.value(&models[i])))
             .collect();
-        let mut idx: Vec<usize> = (0..models.len()).collect();
-        idx.sort_by(|&a, &b| {
+        let mut pos: Vec<usize> = (0..hits.len()).collect();
+        pos.sort_by(|&a, &b| {
             for (j, o) in self.order.iter().enumerate() {
                 let ord = keys[a * k + j].cmp(&keys[b * k + j], o.ascending);
                 if ord != Ordering::Equal {
@@ -580,7 +581,14 @@ impl LoggedModelQuery {
             }
             Ordering::Equal
         });
-        idx
+        *hits = pos.into_iter().map(|p| hits[p]).collect();
+    }
+
+    #[cfg(test)]
+    fn sorted_indices(&self, models: &[LoggedModel]) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..models.len()).collect();
+        self.sort_indices(models, &mut v);
+        v
     }
 }
 

@@ -32,27 +32,36 @@ use slipway_protocol::{
     Experiment, LoggedModel, LoggedModelDatasetFilter, LoggedModelOrderBy, Run,
 };
 
-/// Cuts the page `[offset, offset + max_results)` out of `items` taken in `order`.
-fn page_in_order<T>(
-    items: Vec<T>,
-    order: Vec<usize>,
+/// The page `[offset, offset + max_results)` of `order`, as indices.
+fn page_of_indices(
+    mut order: Vec<usize>,
     max_results: usize,
     page_token: Option<&str>,
-) -> Result<Page<T>> {
+) -> Result<Page<usize>> {
     let offset = decode_page_token(page_token)?;
     let total = order.len();
     let start = offset.min(total);
     let end = offset.saturating_add(max_results).min(total);
     let next_page_token = (end < total).then(|| encode_page_token(end));
-    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
-    let items = order[start..end.max(start)]
-        .iter()
-        .map(|&i| slots[i].take().expect("each index once"))
-        .collect();
+    order.truncate(end);
+    order.drain(..start);
     Ok(Page {
-        items,
+        items: order,
         next_page_token,
     })
+}
+
+/// Moves the items of an index page out of `items`.
+fn take_page<T>(items: Vec<T>, page: Page<usize>) -> Page<T> {
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    Page {
+        items: page
+            .items
+            .iter()
+            .map(|&i| slots[i].take().expect("each index once"))
+            .collect(),
+        next_page_token: page.next_page_token,
+    }
 }
 
 /// A parsed `search_runs` request.
@@ -77,16 +86,28 @@ impl RunSearch {
     /// Filters, orders and paginates `runs`.
     pub fn apply(
         &self,
-        mut runs: Vec<Run>,
+        runs: Vec<Run>,
         max_results: usize,
         page_token: Option<&str>,
     ) -> Result<Page<Run>> {
+        let page = self.select(&runs, max_results, page_token)?;
+        Ok(take_page(runs, page))
+    }
+
+    /// [`RunSearch::apply`] over borrowed runs: the page as indices into
+    /// `runs`, for a store that keeps runs cached and clones only the page.
+    pub fn select(
+        &self,
+        runs: &[Run],
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page<usize>> {
         decode_page_token(page_token)?;
-        if self.query.has_filter() {
-            runs.retain(|r| self.query.matches(r));
-        }
-        let order = self.query.sorted_indices(&runs);
-        page_in_order(runs, order, max_results, page_token)
+        let mut hits: Vec<usize> = (0..runs.len())
+            .filter(|&i| self.query.matches(&runs[i]))
+            .collect();
+        self.query.sort_indices(runs, &mut hits);
+        page_of_indices(hits, max_results, page_token)
     }
 }
 
@@ -109,14 +130,27 @@ impl ExperimentSearch {
 
     pub fn apply(
         &self,
-        mut exps: Vec<Experiment>,
+        exps: Vec<Experiment>,
         max_results: usize,
         page_token: Option<&str>,
     ) -> Result<Page<Experiment>> {
+        let page = self.select(&exps, max_results, page_token)?;
+        Ok(take_page(exps, page))
+    }
+
+    /// [`ExperimentSearch::apply`] over borrowed experiments: the page as indices.
+    pub fn select(
+        &self,
+        exps: &[Experiment],
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page<usize>> {
         decode_page_token(page_token)?;
-        exps.retain(|e| self.query.matches(e));
-        let order = self.query.sorted_indices(&exps);
-        page_in_order(exps, order, max_results, page_token)
+        let mut hits: Vec<usize> = (0..exps.len())
+            .filter(|&i| self.query.matches(&exps[i]))
+            .collect();
+        self.query.sort_indices(exps, &mut hits);
+        page_of_indices(hits, max_results, page_token)
     }
 }
 
@@ -143,14 +177,27 @@ impl LoggedModelSearch {
 
     pub fn apply(
         &self,
-        mut models: Vec<LoggedModel>,
+        models: Vec<LoggedModel>,
         max_results: usize,
         page_token: Option<&str>,
     ) -> Result<Page<LoggedModel>> {
+        let page = self.select(&models, max_results, page_token)?;
+        Ok(take_page(models, page))
+    }
+
+    /// [`LoggedModelSearch::apply`] over borrowed models: the page as indices.
+    pub fn select(
+        &self,
+        models: &[LoggedModel],
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page<usize>> {
         decode_page_token(page_token)?;
-        models.retain(|m| self.query.matches(m));
-        let order = self.query.sorted_indices(&models);
-        page_in_order(models, order, max_results, page_token)
+        let mut hits: Vec<usize> = (0..models.len())
+            .filter(|&i| self.query.matches(&models[i]))
+            .collect();
+        self.query.sort_indices(models, &mut hits);
+        page_of_indices(hits, max_results, page_token)
     }
 }
 

@@ -591,25 +591,35 @@ impl RunQuery {
         self.clauses.iter().all(|c| c.matches(run))
     }
 
-    pub fn has_filter(&self) -> bool {
-        !self.clauses.is_empty()
-    }
-
-    /// The indices of `runs` in result order.
-    pub fn sorted_indices(&self, runs: &[Run]) -> Vec<usize> {
+    /// Sorts `hits` (indices into `runs`) into result order.
+    pub fn sort_indices(&self, runs: &[Run], hits: &mut Vec<usize>) {
+        /// Everything a comparison needs, contiguous (no pointer chasing into runs).
+        struct Entry<'a> {
+            start_time: Option<i64>,
+            run_id: &'a str,
+            pos: usize,
+        }
         let k = self.order.len();
-        let keys: Vec<SortVal<'_>> = runs
+        let keys: Vec<SortVal<'_>> = hits
             .iter()
-            .flat_map(|r| self.order.iter().map(move |o| o.field.value(r)))
+            .flat_map(|&i| self.order.iter().map(move |o| o.field.value(&runs[i])))
             .collect();
         let by_start_time = self
             .order
             .iter()
             .any(|o| o.field == OrderField::Attr(RunAttr::StartTime));
-        let mut idx: Vec<usize> = (0..runs.len()).collect();
-        idx.sort_unstable_by(|&a, &b| {
+        let mut entries: Vec<Entry<'_>> = hits
+            .iter()
+            .enumerate()
+            .map(|(pos, &i)| Entry {
+                start_time: runs[i].info.start_time,
+                run_id: &runs[i].info.run_id,
+                pos,
+            })
+            .collect();
+        entries.sort_unstable_by(|a, b| {
             for (j, o) in self.order.iter().enumerate() {
-                let (x, y) = (&keys[a * k + j], &keys[b * k + j]);
+                let (x, y) = (&keys[a.pos * k + j], &keys[b.pos * k + j]);
                 let ord = x.rank().cmp(&y.rank()).then_with(|| {
                     let v = x.cmp_values(y);
                     if o.ascending {
@@ -622,16 +632,22 @@ impl RunQuery {
                     return ord;
                 }
             }
-            let (ra, rb) = (&runs[a].info, &runs[b].info);
             let ord = if by_start_time {
                 Ordering::Equal
             } else {
                 // start_time DESC; SQL sorts NULL lowest, so missing start times come last.
-                rb.start_time.cmp(&ra.start_time)
+                b.start_time.cmp(&a.start_time)
             };
-            ord.then_with(|| ra.run_id.cmp(&rb.run_id))
+            ord.then_with(|| a.run_id.cmp(b.run_id))
         });
-        idx
+        *hits = entries.into_iter().map(|e| hits[e.pos]).collect();
+    }
+
+    #[cfg(test)]
+    fn sorted_indices(&self, runs: &[Run]) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..runs.len()).collect();
+        self.sort_indices(runs, &mut v);
+        v
     }
 }
 

@@ -154,3 +154,20 @@ fn search_over_100k_runs_is_fast() {
     assert!(page.next_page_token.is_some());
     assert!(took.as_secs_f64() < 5.0, "took {took:?}");
 }
+
+#[test]
+fn select_pages_borrowed_runs_by_index() {
+    let runs: Vec<Run> = (0..10).map(run).collect();
+    let s = RunSearch::parse(
+        "params.model = 'rf'",
+        &["attributes.start_time".to_string()],
+    )
+    .unwrap();
+    let page = s.select(&runs, 3, None).unwrap();
+    assert_eq!(page.items, [1, 3, 5]);
+    let page = s.select(&runs, 3, page.next_page_token.as_deref()).unwrap();
+    assert_eq!(page.items, [7, 9]);
+    assert_eq!(page.next_page_token, None);
+    let beyond = s.select(&runs, 3, Some(&encode_page_token(50))).unwrap();
+    assert!(beyond.items.is_empty() && beyond.next_page_token.is_none());
+}
