@@ -9,11 +9,11 @@
 //! `search_logged_model_utils`; results (matching, NULL and NaN handling,
 //! ordering and tie-breakers) follow MLflow's SQL store, its reference
 //! backend. Module layout:
-//! * [`lexer`] / [`grammar`]: `sqlparse`-compatible tokenizing and grouping;
-//! * [`common`]: quoting, comparator sets, `IN` lists, predicates, `order_by` strings;
-//! * [`like`]: SQL `LIKE` / `ILIKE`;
-//! * [`py`]: Python `literal_eval` / `repr` for messages;
-//! * [`runs`], [`experiments`], [`logged_models`]: the three searches.
+//! * `lexer` / `grammar`: `sqlparse`-compatible tokenizing and grouping;
+//! * `common`: quoting, comparator sets, `IN` lists, predicates, `order_by` strings;
+//! * `like`: SQL `LIKE` / `ILIKE`;
+//! * `py`: Python `literal_eval` / `repr` for messages;
+//! * `runs`, `experiments`, `logged_models`: the three searches.
 //!
 //! Deliberate differences from MLflow (where MLflow errors out with a 500,
 //! silently never matches, or is inconsistent between its own searches):
@@ -22,7 +22,7 @@
 //! * a list operand with a non-list comparator (`run_id = ('a')`) and a
 //!   duplicate `order_by` field are `INVALID_PARAMETER_VALUE`, not a 500;
 //! * `ILIKE` folds non-ASCII case too (SQLite's `lower()` only folds ASCII);
-//! * logged models: see [`logged_models`] (run-search entity spellings, quoted
+//! * logged models: see `logged_models` (run-search entity spellings, quoted
 //!   keys/values, `status = 'READY'`, digest-less dataset filters, NaN);
 //! * `sqlparse` arithmetic grouping (`1.5e+3`) is not reproduced: such
 //!   filters are rejected too, with a different list of invalid clauses.
