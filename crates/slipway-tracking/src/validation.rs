@@ -324,13 +324,10 @@ mod tests {
         assert!(run_id("../x").is_err());
         assert!(experiment_id("0").is_ok());
         assert!(experiment_id("1; drop").is_err());
-        assert_eq!(
-            experiment_id("")
-                .unwrap_err()
-                .message
-                .contains("experiment_id"),
-            true
-        );
+        assert!(experiment_id("")
+            .unwrap_err()
+            .message
+            .contains("experiment_id"));
     }
 
     #[test]
