@@ -76,10 +76,11 @@ STAGE_NOTES=()
 FAILED=0
 T_START=$SECONDS
 
+if [[ -t 1 ]]; then BOLD=$'\033[1m' RESET=$'\033[0m'; else BOLD="" RESET=""; fi
 section() {
-    printf '\n\033[1m==============================================================================\n'
+    printf '\n%s==============================================================================\n' "$BOLD"
     printf '== %s\n' "$*"
-    printf '==============================================================================\033[0m\n'
+    printf '==============================================================================%s\n' "$RESET"
 }
 
 record() { # name result seconds [note]
@@ -281,7 +282,10 @@ make_venv() { # client
             -r "$req"
         echo "$want" >"$venv/.requirements.sha256"
     fi
-    "$venv/bin/python" -c 'import mlflow, sklearn, pandas, pytest; print("mlflow", mlflow.__version__, "| scikit-learn", sklearn.__version__, "| pandas", pandas.__version__, "| pytest", pytest.__version__)'
+    local versions
+    versions="$("$venv/bin/python" -c 'import mlflow, sklearn, pandas, pytest; print("mlflow", mlflow.__version__, "| scikit-learn", sklearn.__version__, "| pandas", pandas.__version__, "| pytest", pytest.__version__)')"
+    echo "$versions"
+    note "$versions"
 }
 
 free_port() {
