@@ -459,6 +459,9 @@ pub fn validate_artifact_location(loc: &str) -> Result<String> {
     }
     match scheme.as_str() {
         "mlflow-artifacts" => {
+            if rest.starts_with("//") {
+                return refuse("'mlflow-artifacts://host/...' names another server; use 'mlflow-artifacts:/<path>'");
+            }
             let path = rest.trim_start_matches('/');
             if path.is_empty() {
                 return refuse("the path after 'mlflow-artifacts:/' is empty");
@@ -523,6 +526,7 @@ mod tests {
             "s3:",
             "ftp://host/x",
             "mlflow-artifacts:/",
+            "mlflow-artifacts://evil:5000/x",
         ] {
             assert!(
                 validate_artifact_location(bad).is_err(),
