@@ -39,8 +39,8 @@ PROFILES = {
     "full": {
         "shared": dict(batch_size=1000, runs=500, history_steps=10_000, concurrency=8,
                        concurrent_seconds=10.0, settle_seconds=5.0),
-        "slipway": dict(log_metric_client=2000, log_metric_raw=2000, batch_repeats=20,
-                        search_repeats=200, history_repeats=50),
+        "slipway": dict(log_metric_client=2000, log_metric_raw=2000, batch_repeats=100,
+                        search_repeats=200, history_repeats=100),
         "mlflow": dict(log_metric_client=300, log_metric_raw=300, batch_repeats=20,
                        search_repeats=20, history_repeats=5),
     },
@@ -747,6 +747,63 @@ def report(results, rows):
 # --------------------------------------------------------------------------
 
 
+def binary_info(path):
+    import hashlib
+    try:
+        st = os.stat(path)
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return {"path": path, "bytes": st.st_size, "sha256": h.hexdigest(),
+                "mtime": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(st.st_mtime))}
+    except OSError as e:
+        return {"path": path, "error": str(e)}
+
+
+# Slipway's goals from the project brief, judged on the server-CPU ratio (the
+# steadier figure); informational only, never an exit status.
+GOALS = [
+    ("writes >= 100x MLflow (server CPU/call)", ["log_metric_client", "log_metric_raw", "log_batch",
+                                                  "create_runs", "concurrent_n"], 100.0),
+    ("search / history reads >= 50x MLflow (server CPU/call)", ["search_runs", "search_runs_raw",
+                                                                "metric_history", "metric_history_raw"], 50.0),
+]
+
+
+def goals(results, rows):
+    out = []
+    by_key = {r["workload"]: r for r in rows}
+    for label, keys, target in GOALS:
+        for k in keys:
+            r = by_key.get(k)
+            if r and r["cpu_ratio"] is not None:
+                out.append({"goal": label, "workload": k, "target": target, "cpu_ratio": r["cpu_ratio"],
+                            "wall_ratio": r["wall_ratio"], "met": r["cpu_ratio"] >= target})
+    sw = results.get("slipway", {}).get("startup")
+    if sw:
+        out.append({"goal": "start-up < 1 s", "value_s": sw["startup_s"], "met": sw["startup_s"] < 1.0})
+        mb = sw["idle"]["rss_bytes"] / 1e6
+        out.append({"goal": "idle memory < 30 MB (RSS)", "value_mb": mb, "met": mb < 30.0})
+    return out
+
+
+def print_goals(gs):
+    if not gs:
+        return
+    print("\nSlipway goals (informational; ratios are MLflow / Slipway server CPU per call):\n")
+    t = []
+    for g in gs:
+        if "cpu_ratio" in g:
+            fig = f"{g['workload']}: CPU {g['cpu_ratio']:.1f}x, wall {g['wall_ratio']:.1f}x"
+        elif "value_s" in g:
+            fig = f"{g['value_s']:.2f} s"
+        else:
+            fig = f"{g['value_mb']:.1f} MB"
+        t.append([g["goal"], fig, "met" if g["met"] else "NOT met"])
+    print_table(["goal", "measured", ""], t)
+
+
 def meta(args):
     def cmd(argv):
         try:
@@ -773,6 +830,10 @@ def meta(args):
         "python": platform.python_version(), "mlflow_client_version": mlflow_version,
         "slipway_version": cmd([args.slipway_bin, "--version"]) if args.only != "mlflow" else None,
         "git_head": cmd(["git", "-C", REPO, "rev-parse", "HEAD"]) or None,
+        # the binary may be built from a work tree with uncommitted changes
+        "git_dirty_sources": bool(cmd(["git", "-C", REPO, "status", "--porcelain", "--",
+                                       "crates", "Cargo.toml", "Cargo.lock"])),
+        "slipway_bin": binary_info(args.slipway_bin) if args.only != "mlflow" else None,
         "clk_tck": procstat.CLK_TCK,
         "search": {"filter": SEARCH_FILTER, "order_by": SEARCH_ORDER},
     }
@@ -820,7 +881,9 @@ def main():
     results["meta"]["total_s"] = time.perf_counter() - t0
     rows = compare(results)
     results["comparison"] = rows
+    results["goals"] = goals(results, rows) if len(plan) == 2 else []
     report(results, rows)
+    print_goals(results["goals"])
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
