@@ -90,7 +90,7 @@ def jpost(base, path, payload):
 
 @pytest.fixture(scope="module")
 def target(tracking_uri):
-    """An experiment + run holding a real artifact, and a registered model version on it."""
+    """An experiment + run holding real artifacts (ok.txt, model/MLmodel)."""
     base = tracking_uri
     name = f"sec-{uuid.uuid4().hex[:12]}"
     r, b = jpost(base, f"{API}/experiments/create", {"name": name})
@@ -99,32 +99,35 @@ def target(tracking_uri):
     r, b = jpost(base, f"{API}/runs/create", {"experiment_id": exp_id, "start_time": 1})
     assert r.status == 200, r
     run = b["run"]["info"]
-    run_id = run["run_id"]
     artifact_uri = run["artifact_uri"]
     assert artifact_uri.startswith("mlflow-artifacts:"), artifact_uri
     prefix = urllib.parse.urlparse(artifact_uri).path.lstrip("/")  # {exp}/{run}/artifacts
     for rel, data in (("ok.txt", b"fine\n"), ("model/MLmodel", b"flavors: {}\n")):
         r = send(base, "PUT", f"{ART}/{prefix}/{rel}", data)
         assert r.status == 200, r
-    # registered model + version pointing at the run's model dir
+    return {
+        "base": base,
+        "exp_id": exp_id,
+        "run_id": run["run_id"],
+        "artifact_uri": artifact_uri,
+        "prefix": prefix,
+    }
+
+
+@pytest.fixture(scope="module")
+def registered(target):
+    """A registered model version whose source is the target run's model dir."""
+    base = target["base"]
     model = f"sec-model-{uuid.uuid4().hex[:8]}"
     r, _ = jpost(base, f"{API}/registered-models/create", {"name": model})
     assert r.status == 200, r
     r, b = jpost(
         base,
         f"{API}/model-versions/create",
-        {"name": model, "source": f"{artifact_uri}/model", "run_id": run_id},
+        {"name": model, "source": f"{target['artifact_uri']}/model", "run_id": target["run_id"]},
     )
     assert r.status == 200, r
-    version = b["model_version"]["version"]
-    return {
-        "base": base,
-        "exp_id": exp_id,
-        "run_id": run_id,
-        "prefix": prefix,
-        "model": model,
-        "version": version,
-    }
+    return {**target, "model": model, "version": b["model_version"]["version"]}
 
 
 # ---------------------------------------------------------------- positive controls
@@ -144,13 +147,17 @@ def test_positive_controls(target):
     assert r.status == 200, r
     body = json.loads(r.text)
     assert {f["path"] for f in body["files"]} == {"ok.txt", "model"}
+
+
+def test_positive_control_model_version_download_uri(registered):
+    t = registered
     r = send(
-        base,
+        t["base"],
         "GET",
-        f"{API}/model-versions/get-download-uri?name={target['model']}&version={target['version']}",
+        f"{API}/model-versions/get-download-uri?name={t['model']}&version={t['version']}",
     )
     assert r.status == 200, r
-    assert json.loads(r.text)["artifact_uri"].endswith(f"{target['run_id']}/artifacts/model")
+    assert json.loads(r.text)["artifact_uri"].endswith(f"{t['run_id']}/artifacts/model")
 
 
 # ---------------------------------------------------------------- traversal payloads
@@ -201,7 +208,8 @@ def _full_unquote(s: str) -> str:
 def _is_traversal(path: str) -> bool:
     """'..' as a path segment or an absolute path, after any amount of percent-decoding.
     (A backslash is an ordinary file-name character on Linux: '..\\x' is one odd name.)"""
-    p = _full_unquote(path)
+    # a raw '#' ends the request target (fragment): the server never sees what follows
+    p = _full_unquote(path.split("#", 1)[0])
     return p.startswith("/") or ".." in p.split("/") or p.startswith("file:")
 
 
@@ -262,7 +270,8 @@ def test_get_artifact_ui_endpoint_traversal(target):
                 assert_safe(send(target["base"], "GET", url), url, allow_ok=(t == "passwd"))
 
 
-def test_model_version_get_artifact_traversal(target):
+def test_model_version_get_artifact_traversal(registered):
+    target = registered
     name, ver = target["model"], target["version"]
     for t in _payloads(target) + ["../../../etc/passwd", "/etc/passwd", "../ok.txt"]:
         for path in (t, urllib.parse.quote(t, safe="")):
