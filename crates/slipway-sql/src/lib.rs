@@ -3,12 +3,14 @@
 //! [`SqliteStore`] is the embedded default: one file, no server. Its design
 //! decides Slipway's write throughput:
 //!
-//! * **One writer thread with group commit.** Every write is a closure sent
-//!   to the writer, which drains whatever is queued, runs each closure in its
-//!   own SAVEPOINT (a failing write rolls back alone) inside one
-//!   transaction, commits once, and only then answers each caller. Eight
-//!   concurrent clients cost one commit, not eight, and never contend on
-//!   SQLite's lock (MLflow on SQLite serialises them with retries).
+//! * **One write connection with group commit.** Every write is a closure
+//!   queued for the writer; the caller that finds the connection free
+//!   becomes the leader, runs everything queued, each closure in its own
+//!   SAVEPOINT (a failing write rolls back alone), inside one transaction,
+//!   commits once, and only then answers each caller. Eight concurrent
+//!   clients cost one commit, not eight, and never contend on SQLite's lock
+//!   (MLflow on SQLite serialises them with retries); a lone write runs on
+//!   the caller's own thread with no hand-off.
 //! * **Readers on their own connections** (WAL mode), so searches never wait
 //!   for writes.
 //! * **Acknowledged means committed.** WAL with `synchronous=NORMAL` keeps
@@ -52,7 +54,7 @@ impl SqliteStore {
         let root = default_artifact_root.trim_end_matches('/').to_string();
         let conn = pool::open_connection(path, &options, false)?;
         schema::migrate(&conn, &root)?;
-        let writer = Writer::start(conn)?;
+        let writer = Writer::new(conn, options.max_group);
         let readers = Arc::new(ReaderPool::open(path, &options)?);
         Ok(SqliteStore {
             writer,
@@ -61,16 +63,15 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` on a reader connection off the async runtime.
+    /// Runs `f` on a reader connection.
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
     {
-        let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || readers.with(f))
-            .await
-            .map_err(|e| Error::internal(format!("reader task failed: {e}")))?
+        // Reads are short (indexed lookups, bounded scans): running them on
+        // the calling worker beats a hand-off to the blocking pool.
+        self.readers.with(f)
     }
 
     /// Runs `f` in the writer's next group commit; resolves after the commit.

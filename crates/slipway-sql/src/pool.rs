@@ -3,8 +3,8 @@
 use crate::db_err;
 use rusqlite::{Connection, OpenFlags};
 use slipway_core::{Error, Result};
+use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
 
 #[derive(Debug, Clone)]
@@ -67,22 +67,30 @@ pub fn open_connection(
 }
 
 type Finish = Box<dyn FnOnce(bool) + Send>;
-/// A queued write; called with `None` when no transaction could be opened.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
+/// A queued write, given the connection and whether it shares the
+/// transaction with others (`None`: no transaction could be opened). It
+/// returns how to answer its caller once the commit outcome is known, and
+/// whether it succeeded.
+type Job = Box<dyn FnOnce(Option<(&Connection, bool)>) -> (Finish, bool) + Send>;
 
-/// Handle to the writer thread.
+/// The single write connection, shared by "combining": whoever finds the
+/// connection free becomes the leader and commits every queued write (its
+/// own and those that arrived meanwhile) in one transaction, then answers
+/// each caller. No dedicated thread, so an uncontended write costs no
+/// thread hand-off; under contention, writes are grouped into one commit.
 pub struct Writer {
-    tx: mpsc::Sender<Job>,
+    conn: Mutex<Connection>,
+    queue: Mutex<VecDeque<Job>>,
+    max_group: usize,
 }
 
 impl Writer {
-    pub fn start(conn: Connection) -> Result<Self> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("slipway-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, SqliteOptions::default().max_group))
-            .map_err(|e| Error::internal(format!("cannot start the writer thread: {e}")))?;
-        Ok(Writer { tx })
+    pub fn new(conn: Connection, max_group: usize) -> Self {
+        Writer {
+            conn: Mutex::new(conn),
+            queue: Mutex::new(VecDeque::new()),
+            max_group: max_group.max(1),
+        }
     }
 
     pub async fn submit<T, F>(&self, f: F) -> Result<T>
@@ -91,12 +99,13 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (reply_tx, reply_rx) = tokio::sync::oneshot::channel::<Result<T>>();
-        let job: Job = Box::new(move |conn: Option<&Connection>| {
+        let job: Job = Box::new(move |conn: Option<(&Connection, bool)>| {
             let result = match conn {
-                Some(conn) => run_in_savepoint(conn, f),
+                Some((conn, isolated)) => run_job(conn, f, isolated),
                 None => Err(Error::internal("could not open a write transaction")),
             };
-            Box::new(move |committed: bool| {
+            let ok = result.is_ok();
+            let finish: Finish = Box::new(move |committed: bool| {
                 let result = match result {
                     Ok(_) if !committed => {
                         Err(Error::internal("the transaction could not be committed"))
@@ -104,61 +113,114 @@ impl Writer {
                     other => other,
                 };
                 let _ = reply_tx.send(result);
-            })
+            });
+            (finish, ok)
         });
-        self.tx
-            .send(job)
-            .map_err(|_| Error::internal("the database writer has stopped"))?;
+        self.queue
+            .lock()
+            .map_err(|_| Error::internal("write queue poisoned"))?
+            .push_back(job);
+        self.drain();
         reply_rx
             .await
             .map_err(|_| Error::internal("the database writer dropped a request"))?
     }
+
+    /// Commits queued writes until the queue is empty, unless another caller
+    /// already holds the connection (it will see our job).
+    fn drain(&self) {
+        loop {
+            let Ok(conn) = self.conn.try_lock() else {
+                return;
+            };
+            loop {
+                let jobs: Vec<Job> = match self.queue.lock() {
+                    Ok(mut q) => {
+                        let n = q.len().min(self.max_group);
+                        q.drain(..n).collect()
+                    }
+                    Err(_) => return,
+                };
+                if jobs.is_empty() {
+                    break;
+                }
+                commit_group(&conn, jobs);
+            }
+            drop(conn);
+            // A job queued after our last look but before we let go of the
+            // connection found it locked: pick it up.
+            if self.queue.lock().map(|q| q.is_empty()).unwrap_or(true) {
+                return;
+            }
+        }
+    }
 }
 
-fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("SAVEPOINT op").map_err(db_err)?;
-    // A panic inside a write must not take the writer thread down with it.
+/// Runs one control statement (`BEGIN`, `SAVEPOINT`, ...) from the statement cache.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Runs `f`; inside a shared group its effects are confined to a SAVEPOINT
+/// so that its failure rolls back only its own writes.
+fn run_job<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T>,
+    isolated: bool,
+) -> Result<T> {
+    if isolated {
+        control(conn, "SAVEPOINT op").map_err(db_err)?;
+    }
+    // A panic inside a write must not poison the connection for everyone.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|_| Err(Error::internal("a database write panicked")));
-    let end = if result.is_ok() {
-        "RELEASE op"
-    } else {
-        "ROLLBACK TO op; RELEASE op"
-    };
-    if let Err(e) = conn.execute_batch(end) {
-        return Err(db_err(e));
+    if isolated {
+        let ended = if result.is_ok() {
+            control(conn, "RELEASE op")
+        } else {
+            control(conn, "ROLLBACK TO op").and_then(|_| control(conn, "RELEASE op"))
+        };
+        ended.map_err(db_err)?;
     }
     result
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_group: usize) {
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < max_group {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
+/// One transaction for `jobs`; each caller is answered after the commit.
+fn commit_group(conn: &Connection, jobs: Vec<Job>) {
+    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "cannot begin a write transaction");
+        for job in jobs {
+            job(None).0(false);
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            tracing::error!(error = %e, "cannot begin a write transaction");
-            for job in jobs {
-                job(None)(false);
-            }
-            continue;
-        }
-        let finishers: Vec<Finish> = jobs.into_iter().map(|job| job(Some(&conn))).collect();
-        let committed = match conn.execute_batch("COMMIT") {
+        return;
+    }
+    // A lone write needs no savepoint: if it fails, the whole transaction is its own.
+    let isolated = jobs.len() > 1;
+    let mut any_ok = false;
+    let finishers: Vec<Finish> = jobs
+        .into_iter()
+        .map(|job| {
+            let (finish, ok) = job(Some((conn, isolated)));
+            any_ok |= ok;
+            finish
+        })
+        .collect();
+    let committed = if !isolated && !any_ok {
+        // The single write failed: undo whatever it did.
+        let _ = control(conn, "ROLLBACK");
+        true
+    } else {
+        match control(conn, "COMMIT") {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; rolling back the group");
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = control(conn, "ROLLBACK");
                 false
             }
-        };
-        for finish in finishers {
-            finish(committed);
         }
+    };
+    for finish in finishers {
+        finish(committed);
     }
 }
 
