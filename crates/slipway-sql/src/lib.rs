@@ -37,6 +37,7 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Arc<ReaderPool>,
     default_artifact_root: String,
+    search_cache: tracking::SearchCache,
 }
 
 impl SqliteStore {
@@ -60,6 +61,7 @@ impl SqliteStore {
             writer,
             readers,
             default_artifact_root: root,
+            search_cache: tracking::SearchCache::default(),
         })
     }
 

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OpenFlags};
 use slipway_core::{Error, Result};
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 
 #[derive(Debug, Clone)]
@@ -82,6 +83,8 @@ pub struct Writer {
     conn: Mutex<Connection>,
     queue: Mutex<VecDeque<Job>>,
     max_group: usize,
+    /// Committed transactions so far: a cheap "has anything changed?" for caches.
+    commits: AtomicU64,
 }
 
 impl Writer {
@@ -90,7 +93,13 @@ impl Writer {
             conn: Mutex::new(conn),
             queue: Mutex::new(VecDeque::new()),
             max_group: max_group.max(1),
+            commits: AtomicU64::new(0),
         }
+    }
+
+    /// Increases with every commit (read it before reading data to tag a cache entry).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
     }
 
     pub async fn submit<T, F>(&self, f: F) -> Result<T>
@@ -144,7 +153,9 @@ impl Writer {
                 if jobs.is_empty() {
                     break;
                 }
-                commit_group(&conn, jobs);
+                if commit_group(&conn, jobs) {
+                    self.commits.fetch_add(1, Ordering::AcqRel);
+                }
             }
             drop(conn);
             // A job queued after our last look but before we let go of the
@@ -186,13 +197,14 @@ fn run_job<T>(
 }
 
 /// One transaction for `jobs`; each caller is answered after the commit.
-fn commit_group(conn: &Connection, jobs: Vec<Job>) {
+/// Returns whether anything may have changed.
+fn commit_group(conn: &Connection, jobs: Vec<Job>) -> bool {
     if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "cannot begin a write transaction");
         for job in jobs {
             job(None).0(false);
         }
-        return;
+        return false;
     }
     // A lone write needs no savepoint: if it fails, the whole transaction is its own.
     let isolated = jobs.len() > 1;
@@ -222,6 +234,7 @@ fn commit_group(conn: &Connection, jobs: Vec<Job>) {
     for finish in finishers {
         finish(committed);
     }
+    committed && any_ok
 }
 
 /// A fixed set of read-only connections.

@@ -7,6 +7,56 @@ use slipway_core::{Error, ErrorCode, Result};
 use slipway_protocol::*;
 use slipway_tracking::store::{NewExperiment, NewLoggedModel, NewRun, RunUpdate, TrackingStore};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Recent `runs_for_search` snapshots, valid while no commit happened since.
+/// Repeated searches (a UI refreshing, a sweep being compared) then skip
+/// reading and rebuilding every run.
+#[derive(Default)]
+pub(crate) struct SearchCache {
+    entries: Mutex<Vec<CacheEntry>>,
+}
+
+struct CacheEntry {
+    experiment_ids: Vec<i64>,
+    view: ViewType,
+    version: u64,
+    runs: Arc<Vec<Run>>,
+}
+
+impl SearchCache {
+    const ENTRIES: usize = 8;
+    /// Larger result sets are not kept (memory over speed).
+    const MAX_RUNS: usize = 50_000;
+
+    fn get(&self, ids: &[i64], view: ViewType, version: u64) -> Option<Arc<Vec<Run>>> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .iter()
+            .find(|e| e.version == version && e.view == view && e.experiment_ids == ids)
+            .map(|e| e.runs.clone())
+    }
+
+    fn put(&self, experiment_ids: Vec<i64>, view: ViewType, version: u64, runs: Arc<Vec<Run>>) {
+        if runs.len() > Self::MAX_RUNS {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|e| {
+                e.version == version && !(e.view == view && e.experiment_ids == experiment_ids)
+            });
+            if entries.len() >= Self::ENTRIES {
+                entries.remove(0);
+            }
+            entries.push(CacheEntry {
+                experiment_ids,
+                view,
+                version,
+                runs,
+            });
+        }
+    }
+}
 
 const RUN_NAME_TAG: &str = "mlflow.runName";
 
@@ -930,15 +980,28 @@ impl TrackingStore for SqliteStore {
         .await
     }
 
-    async fn runs_for_search(&self, experiment_ids: &[String], view: ViewType) -> Result<Vec<Run>> {
-        let ids: Vec<i64> = experiment_ids
+    async fn runs_for_search(
+        &self,
+        experiment_ids: &[String],
+        view: ViewType,
+    ) -> Result<Arc<Vec<Run>>> {
+        let mut ids: Vec<i64> = experiment_ids
             .iter()
             .filter_map(|e| parse_experiment_id(e))
             .collect();
+        ids.sort_unstable();
+        ids.dedup();
         if ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Arc::new(Vec::new()));
         }
-        self.read(move |conn| {
+        // Tag the snapshot with the commit count seen *before* reading: a
+        // write that lands during the read makes the entry stale, never wrong.
+        let version = self.writer.commits();
+        if let Some(hit) = self.search_cache.get(&ids, view, version) {
+            return Ok(hit);
+        }
+        let key = ids.clone();
+        let runs = self.read(move |conn| {
             let id_list = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
             let run_filter = format!(
                 "SELECT run_uuid FROM runs WHERE experiment_id IN ({id_list}) AND lifecycle_stage IN {}",
@@ -1009,7 +1072,10 @@ impl TrackingStore for SqliteStore {
             }
             Ok(runs)
         })
-        .await
+        .await?;
+        let runs = Arc::new(runs);
+        self.search_cache.put(key, view, version, runs.clone());
+        Ok(runs)
     }
 
     async fn create_logged_model(&self, model: NewLoggedModel) -> Result<LoggedModel> {

@@ -318,7 +318,11 @@ impl Tracking {
             .store
             .runs_for_search(&req.experiment_ids, req.run_view_type.unwrap_or_default())
             .await?;
-        search.apply(runs, max, req.page_token.as_deref())
+        let page = search.select(&runs, max, req.page_token.as_deref())?;
+        Ok(Page {
+            items: page.items.into_iter().map(|i| runs[i].clone()).collect(),
+            next_page_token: page.next_page_token,
+        })
     }
 
     // ---------------- logged models (MLflow 3) ----------------

@@ -12,6 +12,7 @@ use slipway_protocol::{
     DatasetInput, Experiment, LoggedModel, LoggedModelStatus, Metric, ModelInput, ModelOutput,
     Param, Run, RunInfo, RunStatus, Tag, ViewType,
 };
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 pub struct NewExperiment {
@@ -95,7 +96,12 @@ pub trait TrackingStore: Send + Sync + 'static {
     async fn get_metric_history(&self, run_id: &str, key: &str) -> Result<Vec<Metric>>;
     /// All runs of the given experiments in the given lifecycle view, with latest
     /// metrics, params, tags and inputs: the input of [`crate::search`].
-    async fn runs_for_search(&self, experiment_ids: &[String], view: ViewType) -> Result<Vec<Run>>;
+    /// Shared, so a store may hand out a cached snapshot.
+    async fn runs_for_search(
+        &self,
+        experiment_ids: &[String],
+        view: ViewType,
+    ) -> Result<Arc<Vec<Run>>>;
 
     // ---- MLflow 3 logged models ----
     async fn create_logged_model(&self, model: NewLoggedModel) -> Result<LoggedModel>;

@@ -390,3 +390,39 @@ async fn concurrent_writers_all_land_and_survive_reopen() {
         assert!(hist.iter().enumerate().all(|(i, m)| m.step == i as i64));
     }
 }
+
+#[tokio::test]
+async fn search_snapshots_never_hide_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let id = new_run(&s, "0").await.info.run_id;
+    let first = s
+        .runs_for_search(&["0".into()], ViewType::ActiveOnly)
+        .await
+        .unwrap();
+    let again = s
+        .runs_for_search(&["0".into()], ViewType::ActiveOnly)
+        .await
+        .unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "an unchanged store should reuse its snapshot"
+    );
+    s.log_batch(&id, vec![metric("m", 5.0, 1, 0)], vec![], vec![])
+        .await
+        .unwrap();
+    let after = s
+        .runs_for_search(&["0".into()], ViewType::ActiveOnly)
+        .await
+        .unwrap();
+    assert_eq!(after[0].metric("m"), Some(5.0));
+    // A failed write changes nothing and may keep the snapshot; a new run must appear.
+    new_run(&s, "0").await;
+    assert_eq!(
+        s.runs_for_search(&["0".into()], ViewType::ActiveOnly)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
