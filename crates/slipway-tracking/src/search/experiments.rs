@@ -24,13 +24,16 @@ const ORDER_BY_ATTRIBUTE_KEYS: &[&str] = SEARCH_ATTRIBUTE_KEYS;
 const NUMERIC_ATTRIBUTES: &[&str] = &["creation_time", "last_update_time"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EntityType {
+pub(super) enum EntityType {
     Attribute,
     Tag,
 }
 
-/// `SearchExperimentsUtils._get_identifier`.
-fn get_identifier(identifier: &str, valid_attributes: &[&str]) -> Result<(EntityType, String)> {
+/// `SearchExperimentsUtils._get_identifier` (also used for model-version `order_by`).
+pub(super) fn get_identifier(
+    identifier: &str,
+    valid_attributes: &[&str],
+) -> Result<(EntityType, String)> {
     let (typ, key) = match identifier.split_once('.') {
         None => (EntityType::Attribute, identifier),
         Some((entity, key)) => {

@@ -114,6 +114,7 @@ const KEYWORDS: &[&str] = &[
     "UPDATE",
     "USING",
     "VALUES",
+    "VERSION",
     "WHEN",
     "WHERE",
     "WITH",
@@ -533,5 +534,7 @@ mod tests {
         assert_eq!(kinds("a DESC")[1], (Kind::Order, "DESC"));
         assert_eq!(kinds("f(1)"), vec![(Kind::Func, "f(1)")]);
         assert_eq!(kinds("a;b")[1], (Kind::Semi, ";"));
+        assert_eq!(kinds("version = 1")[0], (Kind::Keyword, "version"));
+        assert_eq!(kinds("tags.version")[0], (Kind::Ident, "tags.version"));
     }
 }

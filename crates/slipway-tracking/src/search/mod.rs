@@ -13,7 +13,9 @@
 //! * `common`: quoting, comparator sets, `IN` lists, predicates, `order_by` strings;
 //! * `like`: SQL `LIKE` / `ILIKE`;
 //! * `py`: Python `literal_eval` / `repr` for messages;
-//! * `runs`, `experiments`, `logged_models`: the three searches.
+//! * `runs`, `experiments`, `logged_models`: the three tracking searches;
+//! * `registry`: registered models and model versions (`SearchModelUtils`,
+//!   `SearchModelVersionUtils` and the SQL registry store).
 //!
 //! Deliberate differences from MLflow (where MLflow errors out with a 500,
 //! silently never matches, or is inconsistent between its own searches):
@@ -24,6 +26,9 @@
 //! * `ILIKE` folds non-ASCII case too (SQLite's `lower()` only folds ASCII);
 //! * logged models: see `logged_models` (run-search entity spellings, quoted
 //!   keys/values, `status = 'READY'`, digest-less dataset filters, NaN);
+//! * registry searches: `IS [NOT] NULL` and duplicate `order_by` fields are
+//!   `INVALID_PARAMETER_VALUE` (MLflow: 500), `max_results < 1` is rejected
+//!   for registered models too (see `registry`);
 //! * `sqlparse` arithmetic grouping (`1.5e+3`) is not reproduced: such
 //!   filters are rejected too, with a different list of invalid clauses.
 
@@ -35,13 +40,15 @@ mod like;
 mod logged_models;
 mod page;
 mod py;
+mod registry;
 mod runs;
 
 pub use page::{decode_page_token, encode_page_token, paginate, Page};
 
 use slipway_core::Result;
 use slipway_protocol::{
-    Experiment, LoggedModel, LoggedModelDatasetFilter, LoggedModelOrderBy, Run,
+    Experiment, LoggedModel, LoggedModelDatasetFilter, LoggedModelOrderBy, ModelVersion,
+    RegisteredModel, Run,
 };
 
 /// The page `[offset, offset + max_results)` of `order`, as indices.
@@ -210,6 +217,128 @@ impl LoggedModelSearch {
             .collect();
         self.query.sort_indices(models, &mut hits);
         page_of_indices(hits, max_results, page_token)
+    }
+}
+
+/// A parsed `registered-models/search` request.
+#[derive(Debug, Clone)]
+pub struct RegisteredModelSearch {
+    query: registry::RegisteredModelQuery,
+}
+
+impl RegisteredModelSearch {
+    /// `max_results` when the request has none.
+    pub const DEFAULT_MAX_RESULTS: usize = registry::REGISTERED_MODELS_MAX_RESULTS_DEFAULT;
+    /// The largest `max_results` MLflow accepts.
+    pub const MAX_RESULTS: usize = registry::REGISTERED_MODELS_MAX_RESULTS_THRESHOLD;
+
+    /// The page size for a request's `max_results` (default when absent), or
+    /// MLflow's error. MLflow checks it before the filter: call this first.
+    pub fn max_results(requested: Option<i64>) -> Result<usize> {
+        registry::check_max_results(
+            requested.unwrap_or(Self::DEFAULT_MAX_RESULTS as i64),
+            Self::MAX_RESULTS,
+        )
+    }
+
+    /// Parses `filter` (empty: no filter) and `order_by` as MLflow does.
+    pub fn parse(filter: &str, order_by: &[String]) -> Result<Self> {
+        Ok(RegisteredModelSearch {
+            query: registry::RegisteredModelQuery::parse(filter, order_by)?,
+        })
+    }
+
+    /// Whether `model` passes the filter (prompts are left out unless asked for).
+    pub fn matches(&self, model: &RegisteredModel) -> bool {
+        self.query.matches(model)
+    }
+
+    /// Filters, orders and paginates `models`.
+    pub fn apply(
+        &self,
+        models: Vec<RegisteredModel>,
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page<RegisteredModel>> {
+        let page = self.select(&models, max_results, page_token)?;
+        Ok(take_page(models, page))
+    }
+
+    /// [`RegisteredModelSearch::apply`] over borrowed models: the page as indices.
+    pub fn select(
+        &self,
+        models: &[RegisteredModel],
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page<usize>> {
+        let max_results = registry::check_max_results(
+            i64::try_from(max_results).unwrap_or(i64::MAX),
+            Self::MAX_RESULTS,
+        )?;
+        decode_page_token(page_token)?;
+        let mut hits: Vec<usize> = (0..models.len())
+            .filter(|&i| self.query.matches(&models[i]))
+            .collect();
+        self.query.sort_indices(models, &mut hits);
+        page_of_indices(hits, max_results, page_token)
+    }
+}
+
+/// A parsed `model-versions/search` request.
+#[derive(Debug, Clone)]
+pub struct ModelVersionSearch {
+    query: registry::ModelVersionQuery,
+}
+
+impl ModelVersionSearch {
+    /// `max_results` when the request has none (the REST default; MLflow's
+    /// Python client sends 10000).
+    pub const DEFAULT_MAX_RESULTS: usize = registry::MODEL_VERSIONS_MAX_RESULTS_DEFAULT;
+    /// The largest `max_results` MLflow accepts.
+    pub const MAX_RESULTS: usize = registry::MODEL_VERSIONS_MAX_RESULTS_THRESHOLD;
+
+    /// The page size for a request's `max_results` (default when absent), or
+    /// MLflow's error. MLflow checks it before the filter: call this first.
+    pub fn max_results(requested: Option<i64>) -> Result<usize> {
+        registry::check_max_results(
+            requested.unwrap_or(Self::DEFAULT_MAX_RESULTS as i64),
+            Self::MAX_RESULTS,
+        )
+    }
+
+    /// Parses `filter` (empty: no filter) and `order_by` as MLflow does.
+    pub fn parse(filter: &str, order_by: &[String]) -> Result<Self> {
+        Ok(ModelVersionSearch {
+            query: registry::ModelVersionQuery::parse(filter, order_by)?,
+        })
+    }
+
+    /// Filters, orders and paginates `versions`. Pass every version of each
+    /// model involved: a model is a prompt if any of its versions is tagged
+    /// as one, and prompts are left out unless the filter asks for them.
+    pub fn apply(
+        &self,
+        versions: Vec<ModelVersion>,
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page<ModelVersion>> {
+        let page = self.select(&versions, max_results, page_token)?;
+        Ok(take_page(versions, page))
+    }
+
+    /// [`ModelVersionSearch::apply`] over borrowed versions: the page as indices.
+    pub fn select(
+        &self,
+        versions: &[ModelVersion],
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page<usize>> {
+        let max_results = registry::check_max_results(
+            i64::try_from(max_results).unwrap_or(i64::MAX),
+            Self::MAX_RESULTS,
+        )?;
+        decode_page_token(page_token)?;
+        page_of_indices(self.query.select_sorted(versions), max_results, page_token)
     }
 }
 

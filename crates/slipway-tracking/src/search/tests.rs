@@ -2,7 +2,7 @@
 
 use super::*;
 use slipway_core::ErrorCode;
-use slipway_protocol::{LoggedModelInfo, Metric, Tag};
+use slipway_protocol::{LoggedModelInfo, Metric, ModelVersion, RegisteredModel, Tag};
 use std::time::Instant;
 
 fn run(i: usize) -> Run {
@@ -170,4 +170,118 @@ fn select_pages_borrowed_runs_by_index() {
     assert_eq!(page.next_page_token, None);
     let beyond = s.select(&runs, 3, Some(&encode_page_token(50))).unwrap();
     assert!(beyond.items.is_empty() && beyond.next_page_token.is_none());
+}
+
+fn registered_model(i: usize) -> RegisteredModel {
+    RegisteredModel {
+        name: format!("model-{i:02}"),
+        creation_timestamp: Some(i as i64),
+        last_updated_timestamp: Some((i % 4) as i64),
+        tags: vec![Tag::new("team", ["a", "b"][i % 2])],
+        ..Default::default()
+    }
+}
+
+fn model_version(name: &str, v: usize) -> ModelVersion {
+    ModelVersion {
+        name: name.into(),
+        version: v.to_string(),
+        creation_timestamp: Some(v as i64),
+        last_updated_timestamp: Some(v as i64),
+        current_stage: "None".into(),
+        source: format!("models:/{name}/{v}"),
+        run_id: Some(format!("{v:032x}")),
+        status: "READY".into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn registered_model_search_api() {
+    let models: Vec<RegisteredModel> = (0..25).map(registered_model).collect();
+    assert_eq!(RegisteredModelSearch::max_results(None).unwrap(), 100);
+    assert_eq!(
+        RegisteredModelSearch::max_results(Some(1000)).unwrap(),
+        1000
+    );
+    let e = RegisteredModelSearch::max_results(Some(1001)).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidParameterValue);
+    assert_eq!(
+        e.message,
+        "Invalid value for request parameter max_results. It must be at most 1000, but got value 1001"
+    );
+    let s =
+        RegisteredModelSearch::parse("tags.team = 'b'", &["timestamp DESC".to_string()]).unwrap();
+    let full: Vec<String> = s
+        .apply(models.clone(), 1000, None)
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(full.len(), 12);
+    assert_eq!(&full[..4], ["model-03", "model-07", "model-11", "model-15"]);
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = s.apply(models.clone(), 5, token.as_deref()).unwrap();
+        assert!(page.items.len() <= 5);
+        seen.extend(page.items.into_iter().map(|m| m.name));
+        match page.next_page_token {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(seen, full);
+    assert!(s.apply(models.clone(), 1001, None).is_err());
+    assert!(s.apply(models.clone(), 0, None).is_err());
+    assert!(s.select(&models, 5, Some("@@@")).is_err());
+    assert!(s.matches(&models[1]) && !s.matches(&models[0]));
+}
+
+#[test]
+fn model_version_search_api() {
+    let mut versions: Vec<ModelVersion> = (1..=12).map(|v| model_version("churn", v)).collect();
+    versions.extend((1..=3).map(|v| model_version("fraud", v)));
+    assert_eq!(ModelVersionSearch::max_results(None).unwrap(), 200_000);
+    assert!(ModelVersionSearch::max_results(Some(200_001)).is_err());
+    assert_eq!(
+        ModelVersionSearch::max_results(Some(0))
+            .unwrap_err()
+            .message,
+        "Invalid value for max_results. It must be a positive integer, but got 0"
+    );
+    // What the MLflow 3 client sends when registering a model.
+    let filter = format!("name='churn' and run_id='{:032x}'", 7);
+    let s = ModelVersionSearch::parse(&filter, &[]).unwrap();
+    let page = s.apply(versions.clone(), 10_000, None).unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].version, "7");
+
+    let s = ModelVersionSearch::parse("name = 'churn'", &[]).unwrap();
+    let page = s.select(&versions, 5, None).unwrap();
+    assert_eq!(page.items, [11, 10, 9, 8, 7], "newest first by default");
+    let page = s
+        .select(&versions, 5, page.next_page_token.as_deref())
+        .unwrap();
+    assert_eq!(page.items, [6, 5, 4, 3, 2]);
+    let page = s
+        .select(&versions, 5, page.next_page_token.as_deref())
+        .unwrap();
+    assert_eq!(page.items, [1, 0]);
+    assert_eq!(page.next_page_token, None);
+
+    let s = ModelVersionSearch::parse(
+        "version_number >= 3",
+        &["version_number".to_string(), "name DESC".to_string()],
+    )
+    .unwrap();
+    let got: Vec<String> = s
+        .apply(versions, 3, None)
+        .unwrap()
+        .items
+        .iter()
+        .map(|v| format!("{}/{}", v.name, v.version))
+        .collect();
+    assert_eq!(got, ["fraud/3", "churn/3", "churn/4"]);
 }
