@@ -521,8 +521,8 @@ impl SlipwayClient {
         self.log_metric_with(LogMetric {
             run_id: run_id.to_string(),
             key: key.to_string(),
-            value,
-            timestamp: slipway_core::now_millis(),
+            value: Some(value),
+            timestamp: Some(slipway_core::now_millis()),
             step,
             ..Default::default()
         })

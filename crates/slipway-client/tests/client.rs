@@ -247,8 +247,8 @@ async fn runs_logging_search_and_errors() {
     c.log_metric_with(LogMetric {
         run_id: id.clone(),
         key: "nan_metric".into(),
-        value: f64::NAN,
-        timestamp: 1_700_000_000_000,
+        value: Some(f64::NAN),
+        timestamp: Some(1_700_000_000_000),
         step: 0,
         ..Default::default()
     })

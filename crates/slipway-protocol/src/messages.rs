@@ -7,7 +7,7 @@
 
 use crate::entities::*;
 use serde::{Deserialize, Serialize};
-use slipway_core::json::{de_f64, de_i64, de_opt_i64, ser_f64};
+use slipway_core::json::{de_i64, de_opt_f64, de_opt_i64, ser_opt_f64};
 
 fn is_empty(s: &str) -> bool {
     s.is_empty()
@@ -172,10 +172,19 @@ pub struct LogMetric {
     #[serde(skip_serializing_if = "is_empty")]
     pub run_uuid: String,
     pub key: String,
-    #[serde(deserialize_with = "de_f64", serialize_with = "ser_f64")]
-    pub value: f64,
-    #[serde(deserialize_with = "de_i64")]
-    pub timestamp: i64,
+    /// Required; `None` only so that its absence is reported by name.
+    #[serde(
+        deserialize_with = "de_opt_f64",
+        serialize_with = "ser_opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub value: Option<f64>,
+    /// Required, like `value`.
+    #[serde(
+        deserialize_with = "de_opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timestamp: Option<i64>,
     #[serde(deserialize_with = "de_i64")]
     pub step: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -431,7 +440,7 @@ mod tests {
         let body = r#"{"run_id":"abc","run_uuid":"abc","key":"loss","value":0.5,"timestamp":1700000000000,"step":3}"#;
         let m: LogMetric = serde_json::from_str(body).unwrap();
         assert_eq!(m.step, 3);
-        assert_eq!(m.timestamp, 1_700_000_000_000);
+        assert_eq!(m.timestamp, Some(1_700_000_000_000));
     }
 
     #[test]

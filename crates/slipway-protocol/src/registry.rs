@@ -2,7 +2,7 @@
 
 use crate::entities::Tag;
 use serde::{Deserialize, Serialize};
-use slipway_core::json::{de_opt_i64, de_opt_bool};
+use slipway_core::json::{de_opt_bool, de_opt_i64};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct RegisteredModelAlias {
@@ -13,9 +13,17 @@ pub struct RegisteredModelAlias {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct RegisteredModel {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_i64"
+    )]
     pub creation_timestamp: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_i64"
+    )]
     pub last_updated_timestamp: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
@@ -33,9 +41,17 @@ pub struct RegisteredModel {
 pub struct ModelVersion {
     pub name: String,
     pub version: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_i64"
+    )]
     pub creation_timestamp: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_i64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_i64"
+    )]
     pub last_updated_timestamp: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
@@ -102,7 +118,10 @@ pub struct UpdateRegisteredModel {
 pub struct SearchRegistry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
-    #[serde(deserialize_with = "de_opt_i64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "de_opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub order_by: Vec<String>,
@@ -178,7 +197,10 @@ pub struct TransitionModelVersionStage {
     pub name: String,
     pub version: String,
     pub stage: String,
-    #[serde(deserialize_with = "de_opt_bool", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "de_opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub archive_existing_versions: Option<bool>,
     /// Slipway extension: why the transition was made (kept in the history).
     #[serde(skip_serializing_if = "Option::is_none")]

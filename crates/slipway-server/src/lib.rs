@@ -7,12 +7,14 @@
 mod api_error;
 mod artifacts;
 mod extract;
+mod registry;
 mod tracking;
 
 pub use api_error::ApiError;
 
 use axum::{routing::get, Router};
 use slipway_artifacts::{ArtifactStore, LocalArtifactStore};
+use slipway_registry::Registry;
 use slipway_sql::SqliteStore;
 use slipway_tracking::Tracking;
 use std::net::SocketAddr;
@@ -23,6 +25,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct AppState {
     pub tracking: Tracking,
+    pub registry: Registry,
     pub artifacts: Arc<dyn ArtifactStore>,
 }
 
@@ -96,8 +99,10 @@ pub fn open_state(config: &ServerConfig) -> Result<AppState, StartError> {
             source,
         }
     })?;
+    let store = Arc::new(store);
     Ok(AppState {
-        tracking: Tracking::new(Arc::new(store)),
+        tracking: Tracking::new(store.clone()),
+        registry: Registry::new(store.clone(), store),
         artifacts: Arc::new(artifacts),
     })
 }
@@ -116,6 +121,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(|| async { "OK" }))
         .route("/version", get(|| async { env!("CARGO_PKG_VERSION") }))
         .merge(tracking::routes())
+        .merge(registry::routes())
         .merge(artifacts::routes())
         .fallback(api_error::not_found)
         .with_state(state)

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use slipway_protocol::*;
+use slipway_tracking::validation::missing;
 use slipway_tracking::RunUpdate;
 
 type Reply<T> = Result<Json<T>, ApiError>;
@@ -224,10 +225,12 @@ async fn search_runs(
 
 async fn log_metric(State(s): State<AppState>, Body(req): Body<LogMetric>) -> Reply<Empty> {
     let run_id = pick_run_id(&req.run_id, &req.run_uuid).to_string();
+    let value = req.value.ok_or_else(|| missing("value"))?;
+    let timestamp = req.timestamp.ok_or_else(|| missing("timestamp"))?;
     let metric = Metric {
         key: req.key,
-        value: req.value,
-        timestamp: req.timestamp,
+        value,
+        timestamp,
         step: req.step,
         model_id: req.model_id,
         dataset_name: req.dataset_name,

@@ -22,6 +22,7 @@
 //! no `AUTOINCREMENT`), so the PostgreSQL backend can reuse the statements.
 
 mod pool;
+mod registry;
 mod schema;
 mod tracking;
 

@@ -148,6 +148,65 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX logged_model_metrics_unique
         ON logged_model_metrics (model_id, run_uuid, key, timestamp, step, value, is_nan, dataset_name, dataset_digest);
     "#,
+    // 2: model registry
+    r#"
+    CREATE TABLE registered_models (
+        name              TEXT PRIMARY KEY,
+        creation_time     BIGINT NOT NULL,
+        last_updated_time BIGINT NOT NULL,
+        description       TEXT,
+        user_id           TEXT
+    );
+    CREATE TABLE registered_model_tags (
+        name  TEXT NOT NULL REFERENCES registered_models(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        key   TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (name, key)
+    );
+    CREATE TABLE model_versions (
+        name              TEXT NOT NULL REFERENCES registered_models(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        version           INTEGER NOT NULL,
+        creation_time     BIGINT NOT NULL,
+        last_updated_time BIGINT NOT NULL,
+        description       TEXT,
+        user_id           TEXT,
+        current_stage     TEXT NOT NULL,
+        source            TEXT NOT NULL,
+        run_id            TEXT,
+        run_link          TEXT,
+        status            TEXT NOT NULL,
+        status_message    TEXT,
+        model_id          TEXT,
+        PRIMARY KEY (name, version)
+    );
+    CREATE TABLE model_version_tags (
+        name    TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        key     TEXT NOT NULL,
+        value   TEXT NOT NULL,
+        PRIMARY KEY (name, version, key),
+        FOREIGN KEY (name, version) REFERENCES model_versions(name, version) ON UPDATE CASCADE ON DELETE CASCADE
+    );
+    CREATE TABLE registered_model_aliases (
+        name    TEXT NOT NULL REFERENCES registered_models(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        alias   TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (name, alias)
+    );
+    CREATE TABLE registry_events (
+        id        INTEGER PRIMARY KEY,
+        timestamp BIGINT NOT NULL,
+        kind      TEXT NOT NULL,
+        name      TEXT NOT NULL,
+        version   TEXT,
+        alias     TEXT,
+        from_value TEXT,
+        to_value  TEXT,
+        user_id   TEXT,
+        reason    TEXT
+    );
+    CREATE INDEX registry_events_by_name ON registry_events (name, id);
+    "#,
 ];
 
 /// Brings the schema up to date and makes sure the Default experiment exists.

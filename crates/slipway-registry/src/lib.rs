@@ -1,0 +1,20 @@
+//! The model registry engine.
+//!
+//! [`Registry`] validates requests as MLflow does, persists through a
+//! [`RegistryStore`], records every stage or alias change as a
+//! [`RegistryEvent`] in the same transaction as the change, and publishes
+//! the committed events to in-process subscribers (serving and pipelines
+//! follow stages and aliases through [`Registry::subscribe`]; webhooks are
+//! will be one such subscriber). [`uri`] resolves `models:/` and `runs:/` URIs, the
+//! one implementation the CLI, trainer, validation and serving share.
+
+pub mod service;
+pub mod source;
+pub mod stage;
+pub mod store;
+pub mod uri;
+
+pub use service::Registry;
+pub use stage::Stage;
+pub use store::{EventDraft, NewModelVersion, RegistryStore};
+pub use uri::{ModelRef, ResolvedModel};
