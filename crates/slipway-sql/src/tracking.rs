@@ -85,6 +85,16 @@ fn encode_value(v: f64) -> (Option<f64>, i64) {
     }
 }
 
+/// The exact identity of a value (all NaNs are one), for de-duplication.
+fn value_bits(v: f64) -> i64 {
+    if v.is_nan() {
+        f64::NAN.to_bits() as i64
+    } else {
+        // +0.0 and -0.0 are equal values.
+        (if v == 0.0 { 0.0f64 } else { v }).to_bits() as i64
+    }
+}
+
 fn decode_value(value: Option<f64>, is_nan: i64) -> f64 {
     if is_nan != 0 {
         f64::NAN
@@ -334,8 +344,8 @@ fn load_inputs(
 fn insert_metrics(conn: &Connection, run_id: &str, metrics: &[Metric]) -> Result<()> {
     let mut history = conn
         .prepare_cached(
-            "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+            "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest, value_bits)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
         )
         .map_err(db_err)?;
     // "Latest" is MLflow's: highest step, then timestamp, then value (NaN never wins a tie).
@@ -362,7 +372,8 @@ fn insert_metrics(conn: &Connection, run_id: &str, metrics: &[Metric]) -> Result
                 m.step,
                 m.model_id,
                 m.dataset_name,
-                m.dataset_digest
+                m.dataset_digest,
+                value_bits(m.value)
             ])
             .map_err(db_err)?;
         latest
