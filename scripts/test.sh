@@ -102,11 +102,19 @@ stage() { # name function [args...]
     local t0=$SECONDS rc n
     rm -f "$STATE/note"
     set +e
+    # In the background + `wait`, so that INT/TERM reach our trap at once (bash defers traps
+    # while a foreground child runs); the trap then ends this stage's whole process tree.
     (
         set -euo pipefail
         "$@"
-    )
+    ) &
+    CURRENT_PID=$!
+    CURRENT_STAGE="$name"
+    CURRENT_T0=$t0
+    wait "$CURRENT_PID"
     rc=$?
+    CURRENT_PID=""
+    CURRENT_STAGE=""
     set -e
     n="$(cat "$STATE/note" 2>/dev/null || true)"
     if [[ $rc -eq 0 ]]; then
@@ -138,21 +146,44 @@ stage_ok() { # name -> 0 if recorded PASS
     return 1
 }
 
-# Kill every process group we started (servers run under setsid), whatever happened.
+CURRENT_PID=""
+CURRENT_STAGE=""
+CURRENT_T0=0
+
+tree_pids() { # pid : the process and all its descendants (only ours)
+    local child
+    echo "$1"
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        tree_pids "$child"
+    done
+}
+
+# Kill every process we started (the running stage's tree, the servers' process groups).
 kill_started() {
-    local pid
-    [[ -f "$STATE/pids" ]] || return 0
-    while read -r pid; do
-        [[ -n "$pid" ]] || continue
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-        fi
-    done <"$STATE/pids"
+    local pid tree=()
+    if [[ -n "$CURRENT_PID" ]]; then
+        mapfile -t tree < <(tree_pids "$CURRENT_PID")
+        kill -TERM "${tree[@]}" 2>/dev/null || true
+    fi
+    # servers still registered (a server stopped normally is removed from the list)
+    if [[ -s "$STATE/pids" ]]; then
+        while read -r pid; do
+            if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+                kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+            fi
+        done <"$STATE/pids"
+    fi
     sleep 0.5
-    while read -r pid; do
-        [[ -n "$pid" ]] || continue
-        kill -KILL -- "-$pid" 2>/dev/null || true
-    done <"$STATE/pids"
+    for pid in ${tree[@]+"${tree[@]}"}; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    if [[ -s "$STATE/pids" ]]; then
+        while read -r pid; do
+            if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+                kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+            fi
+        done <"$STATE/pids"
+    fi
 }
 
 SUMMARY_PRINTED=0
@@ -173,6 +204,11 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     kill_started
+    if [[ -n "$CURRENT_STAGE" ]]; then
+        record "$CURRENT_STAGE" FAIL $((SECONDS - CURRENT_T0)) "interrupted"
+        CURRENT_STAGE=""
+    fi
+    if [[ $rc -ne 0 ]]; then FAILED=1; fi
     print_summary
     if [[ "${SLIPWAY_KEEP_TMP:-0}" == 1 ]]; then
         echo "kept temporary files in $STATE"
@@ -204,6 +240,7 @@ system_deps() {
             missing+=("python venv/ensurepip")
         fi
         command -v setsid >/dev/null || { missing_pkgs+=(util-linux); missing+=(setsid); }
+        command -v ps >/dev/null || { missing_pkgs+=(procps); missing+=(ps); }
         command -v timeout >/dev/null || { missing_pkgs+=(coreutils); missing+=(timeout); }
     fi
     if [[ ${#missing[@]} -eq 0 ]]; then
@@ -347,6 +384,7 @@ e2e_client() { # client
     for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL -- "-$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    sed -i "/^$pid\$/d" "$STATE/pids"
 
     case $rc in
         0) return 0 ;;
