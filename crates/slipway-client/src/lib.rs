@@ -46,18 +46,47 @@
 //! Every method is one REST call unless its doc says otherwise (`*_all`
 //! methods follow page tokens; the run-level artifact helpers first read the
 //! run to resolve its `artifact_uri`).
+//!
+//! # Model registry
+//!
+//! ```no_run
+//! use slipway_client::SlipwayClient;
+//!
+//! # async fn demo(run_id: &str) -> slipway_client::Result<()> {
+//! // Registry changes are recorded with who made them (default: $USER).
+//! let client = SlipwayClient::new("http://127.0.0.1:5000")?.with_user("ana");
+//! match client.create_registered_model("churn").await {
+//!     Ok(_) => {}
+//!     Err(e) if e.is_already_exists() => {}
+//!     Err(e) => return Err(e),
+//! }
+//! let mv = client
+//!     .create_model_version("churn", &format!("runs:/{run_id}/model"), Some(run_id))
+//!     .await?;
+//! client
+//!     .transition_model_version_stage("churn", &mv.version, "Production", true, Some("beats v1 on AUC"))
+//!     .await?;
+//! client.set_registered_model_alias("churn", "champion", &mv.version).await?;
+//! let resolved = client.resolve_model_uri("models:/churn@champion").await?;
+//! println!("{}", resolved.artifact_uri);
+//! # Ok(())
+//! # }
+//! ```
 
 mod artifacts;
 mod error;
+mod model_registry;
 mod run;
 
 pub use artifacts::artifact_uri_to_relative;
 pub use error::{ApiErrorCode, Error, Result};
+pub use model_registry::{Lineage, ResolvedModel};
 pub use run::ActiveRun;
 pub use slipway_core::ErrorCode;
 pub use slipway_protocol::*;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::header::HeaderValue;
 use reqwest::{Method, RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -76,6 +105,8 @@ pub(crate) fn encode_segment(segment: &str) -> String {
 }
 
 const API: &str = "/api/2.0/mlflow";
+/// The header registry writes read to record who made a change.
+pub const USER_HEADER: &str = "X-Slipway-User";
 /// The page size the `*_all` helpers ask for when the request leaves it unset.
 const DEFAULT_PAGE_SIZE: i64 = 1000;
 /// `metrics/get-history` page size (what the Python client asks for).
@@ -89,6 +120,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     transfer_idle_timeout: Duration,
     http: Option<reqwest::Client>,
+    user: Option<String>,
 }
 
 impl ClientBuilder {
@@ -117,6 +149,13 @@ impl ClientBuilder {
         self
     }
 
+    /// The user sent as `X-Slipway-User` (recorded by registry writes as who
+    /// made the change); `None` sends no header. Default: `$USER`, else `$LOGNAME`.
+    pub fn user(mut self, user: Option<String>) -> Self {
+        self.user = user;
+        self
+    }
+
     pub fn build(self) -> Result<SlipwayClient> {
         let base = parse_base_url(&self.base_url)?;
         let http = match self.http {
@@ -135,8 +174,25 @@ impl ClientBuilder {
             http,
             base,
             timeout: self.timeout,
+            user: user_header(self.user.as_deref()),
         })
     }
+}
+
+/// `$USER`, else `$LOGNAME` (ignoring empty values).
+fn default_user() -> Option<String> {
+    ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .map(|u| u.trim().to_string())
+        .find(|u| !u.is_empty())
+}
+
+/// The header value for `user`; `None` for no user or one a header cannot
+/// carry (control characters).
+fn user_header(user: Option<&str>) -> Option<HeaderValue> {
+    let user = user.map(str::trim).filter(|u| !u.is_empty())?;
+    HeaderValue::from_bytes(user.as_bytes()).ok()
 }
 
 fn parse_base_url(raw: &str) -> Result<String> {
@@ -163,6 +219,8 @@ pub struct SlipwayClient {
     /// Tracking URI without a trailing slash, e.g. `http://127.0.0.1:5000`.
     base: String,
     timeout: Duration,
+    /// `X-Slipway-User`, sent with every API call.
+    user: Option<HeaderValue>,
 }
 
 impl SlipwayClient {
@@ -182,7 +240,27 @@ impl SlipwayClient {
             connect_timeout: Duration::from_secs(10),
             transfer_idle_timeout: Duration::from_secs(120),
             http: None,
+            user: default_user(),
         }
+    }
+
+    /// This client sending `X-Slipway-User: name`, which registry writes
+    /// record as who made the change (shown by `slipway models history`).
+    /// An empty name sends no header; so does one with control characters.
+    pub fn with_user(mut self, name: impl AsRef<str>) -> Self {
+        self.user = user_header(Some(name.as_ref()));
+        self
+    }
+
+    /// This client sending no `X-Slipway-User` header.
+    pub fn without_user(mut self) -> Self {
+        self.user = None;
+        self
+    }
+
+    /// The user sent as `X-Slipway-User`, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_ref().and_then(|v| v.to_str().ok())
     }
 
     /// The tracking URI this client talks to (no trailing slash).
@@ -192,6 +270,15 @@ impl SlipwayClient {
 
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// A request carrying the `X-Slipway-User` header when a user is set.
+    fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        let req = self.http.request(method, url);
+        match &self.user {
+            Some(user) => req.header(USER_HEADER, user.clone()),
+            None => req,
+        }
     }
 
     // ---------------------------------------------------------------
@@ -207,7 +294,7 @@ impl SlipwayClient {
         query: &[(&str, &str)],
     ) -> Result<R> {
         let url = self.url(path);
-        let req = self.http.get(&url).query(query);
+        let req = self.request(Method::GET, &url).query(query);
         self.send_json(req, url).await
     }
 
@@ -219,7 +306,7 @@ impl SlipwayClient {
         body: &B,
     ) -> Result<R> {
         let url = self.url(path);
-        let req = self.http.request(method, &url).json(body);
+        let req = self.request(method, &url).json(body);
         self.send_json(req, url).await
     }
 
@@ -265,9 +352,31 @@ impl SlipwayClient {
     /// `DELETE {base}{path}` without a body, ignoring the JSON answer.
     async fn delete(&self, path: &str) -> Result<()> {
         let url = self.url(path);
-        let req = self.http.delete(&url);
+        let req = self.request(Method::DELETE, &url);
         let _: serde_json::Value = self.send_json(req, url).await?;
         Ok(())
+    }
+
+    /// `DELETE {base}{API}{endpoint}` with a JSON body (as MLflow's client
+    /// sends DELETE parameters), ignoring the JSON answer.
+    async fn delete_with_body<B: Serialize + ?Sized>(
+        &self,
+        endpoint: &str,
+        body: &B,
+    ) -> Result<()> {
+        let _: serde_json::Value = self
+            .send_json_body(Method::DELETE, &format!("{API}{endpoint}"), body)
+            .await?;
+        Ok(())
+    }
+
+    async fn patch<B: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        body: &B,
+    ) -> Result<R> {
+        self.send_json_body(Method::PATCH, &format!("{API}{endpoint}"), body)
+            .await
     }
 
     async fn post<B: Serialize + ?Sized, R: DeserializeOwned>(
