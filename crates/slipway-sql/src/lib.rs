@@ -21,6 +21,7 @@
 //! SQL here sticks to what SQLite and PostgreSQL share (`ON CONFLICT`,
 //! no `AUTOINCREMENT`), so the PostgreSQL backend can reuse the statements.
 
+mod metric_log;
 mod pool;
 mod registry;
 mod schema;

@@ -2,10 +2,11 @@
 //!
 //! Versioned with `PRAGMA user_version`; each step runs once, in order, in
 //! one transaction. The layout follows MLflow's SQL store (so its semantics
-//! carry over) with changes for speed: metric history is clustered by
-//! `(run_uuid, key, timestamp, step)`, `latest_metrics` is maintained on
-//! write, so neither `get_run` nor a search ever scans a history, and
-//! key/value tables are `WITHOUT ROWID` (one B-tree per table, not two).
+//! carry over) with changes for speed: metric history is an append-only
+//! log of batches (`metric_batches`, see `metric_log.rs`), `latest_metrics`
+//! is maintained on write, so neither `get_run` nor a search ever reads a
+//! history, and key/value tables are `WITHOUT ROWID` (one B-tree per table,
+//! not two).
 
 use crate::db_err;
 use rusqlite::Connection;
@@ -41,19 +42,12 @@ const MIGRATIONS: &[&str] = &[
         deleted_time    BIGINT
     );
     CREATE INDEX runs_by_experiment ON runs (experiment_id, lifecycle_stage);
-    CREATE TABLE metrics (
-        run_uuid       TEXT NOT NULL REFERENCES runs(run_uuid),
-        key            TEXT NOT NULL,
-        timestamp      BIGINT NOT NULL,
-        step           BIGINT NOT NULL,
-        -- The value's IEEE-754 bits: an exact, NaN-safe key (SQL has no NaN).
-        value_bits     BIGINT NOT NULL,
-        value          DOUBLE PRECISION,
-        is_nan         INTEGER NOT NULL,
-        model_id       TEXT,
-        dataset_name   TEXT,
-        dataset_digest TEXT,
-        PRIMARY KEY (run_uuid, key, timestamp, step, value_bits)
+    -- One row per logged batch; see metric_log.rs for why and for the format.
+    CREATE TABLE metric_batches (
+        run_uuid TEXT NOT NULL REFERENCES runs(run_uuid),
+        seq      BIGINT NOT NULL,
+        data     BLOB NOT NULL,
+        PRIMARY KEY (run_uuid, seq)
     ) WITHOUT ROWID;
     CREATE TABLE latest_metrics (
         run_uuid  TEXT NOT NULL REFERENCES runs(run_uuid),

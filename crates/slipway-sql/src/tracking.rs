@@ -85,16 +85,6 @@ fn encode_value(v: f64) -> (Option<f64>, i64) {
     }
 }
 
-/// The exact identity of a value (all NaNs are one), for de-duplication.
-fn value_bits(v: f64) -> i64 {
-    if v.is_nan() {
-        f64::NAN.to_bits() as i64
-    } else {
-        // +0.0 and -0.0 are equal values.
-        (if v == 0.0 { 0.0f64 } else { v }).to_bits() as i64
-    }
-}
-
 fn decode_value(value: Option<f64>, is_nan: i64) -> f64 {
     if is_nan != 0 {
         f64::NAN
@@ -342,13 +332,27 @@ fn load_inputs(
 }
 
 fn insert_metrics(conn: &Connection, run_id: &str, metrics: &[Metric]) -> Result<()> {
-    let mut history = conn
-        .prepare_cached(
-            "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest, value_bits)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
-        )
-        .map_err(db_err)?;
-    // "Latest" is MLflow's: highest step, then timestamp, then value (NaN never wins a tie).
+    if metrics.is_empty() {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO metric_batches (run_uuid, seq, data)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM metric_batches WHERE run_uuid = ?1), ?2)",
+    )
+    .and_then(|mut s| s.execute(params![run_id, crate::metric_log::encode(metrics)]))
+    .map_err(db_err)?;
+    // "Latest" is MLflow's: highest step, then timestamp, then value (NaN never
+    // wins a tie). Reduce the batch first: one upsert per key, not per point.
+    let mut latest_in_batch: HashMap<&str, &Metric> = HashMap::new();
+    for m in metrics {
+        let slot = latest_in_batch.entry(m.key.as_str()).or_insert(m);
+        if (m.step, m.timestamp) > (slot.step, slot.timestamp)
+            || ((m.step, m.timestamp) == (slot.step, slot.timestamp)
+                && (slot.value.is_nan() || m.value > slot.value))
+        {
+            *slot = m;
+        }
+    }
     let mut latest = conn
         .prepare_cached(
             "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -360,32 +364,23 @@ fn insert_metrics(conn: &Connection, run_id: &str, metrics: &[Metric]) -> Result
                     AND (latest_metrics.is_nan = 1 OR excluded.value > latest_metrics.value))",
         )
         .map_err(db_err)?;
-    for m in metrics {
+    for m in latest_in_batch.values() {
         let (value, is_nan) = encode_value(m.value);
-        history
-            .execute(params![
-                run_id,
-                m.key,
-                value,
-                is_nan,
-                m.timestamp,
-                m.step,
-                m.model_id,
-                m.dataset_name,
-                m.dataset_digest,
-                value_bits(m.value)
-            ])
-            .map_err(db_err)?;
         latest
             .execute(params![run_id, m.key, value, is_nan, m.timestamp, m.step])
             .map_err(db_err)?;
+    }
+    let mut model_metric = conn
+        .prepare_cached(
+            "INSERT INTO logged_model_metrics (model_id, run_uuid, key, value, is_nan, timestamp, step, dataset_name, dataset_digest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+        )
+        .map_err(db_err)?;
+    for m in metrics {
         if let Some(model_id) = m.model_id.as_deref().filter(|s| !s.is_empty()) {
-            conn.prepare_cached(
-                "INSERT INTO logged_model_metrics (model_id, run_uuid, key, value, is_nan, timestamp, step, dataset_name, dataset_digest)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
+            let (value, is_nan) = encode_value(m.value);
+            model_metric
+                .execute(params![
                     model_id,
                     run_id,
                     m.key,
@@ -396,8 +391,7 @@ fn insert_metrics(conn: &Connection, run_id: &str, metrics: &[Metric]) -> Result
                     m.dataset_name,
                     m.dataset_digest
                 ])
-            })
-            .map_err(db_err)?;
+                .map_err(db_err)?;
         }
     }
     Ok(())
@@ -966,27 +960,20 @@ impl TrackingStore for SqliteStore {
         let (id, key) = (run_id.to_string(), key.to_string());
         self.read(move |conn| {
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics
-                     WHERE run_uuid = ?1 AND key = ?2 ORDER BY timestamp, step, value",
-                )
+                .prepare_cached("SELECT data FROM metric_batches WHERE run_uuid = ?1 ORDER BY seq")
                 .map_err(db_err)?;
-            let rows = stmt
-                .query_map(params![id, key], |r| {
-                    Ok(Metric {
-                        key: key.clone(),
-                        value: decode_value(r.get(0)?, r.get(1)?),
-                        timestamp: r.get(2)?,
-                        step: r.get(3)?,
-                        model_id: r.get(4)?,
-                        dataset_name: r.get(5)?,
-                        dataset_digest: r.get(6)?,
-                        run_id: None,
-                    })
-                })
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(db_err)?;
-            Ok(rows)
+            let mut rows = stmt.query([&id]).map_err(db_err)?;
+            let mut points = Vec::new();
+            while let Some(row) = rows.next().map_err(db_err)? {
+                let data = row
+                    .get_ref(0)
+                    .map_err(db_err)?
+                    .as_blob()
+                    .map_err(|e| db_err(e.into()))?;
+                crate::metric_log::decode_key_into(data, &key, &mut points)?;
+            }
+            crate::metric_log::finish_history(&mut points);
+            Ok(points)
         })
         .await
     }
