@@ -58,7 +58,16 @@ pub fn routes() -> Router<AppState> {
                 get(server_info),
             );
     }
-    router.route("/get-artifact", get(get_artifact))
+    router
+        .route("/get-artifact", get(get_artifact))
+        .route(
+            "/model-versions/get-artifact",
+            get(get_model_version_artifact),
+        )
+        .route(
+            "/ajax-api/2.0/mlflow/model-versions/get-artifact",
+            get(get_model_version_artifact),
+        )
 }
 
 /// `{}`: the body of MLflow's empty responses.
@@ -258,6 +267,40 @@ async fn get_artifact(
         .get_run(pick_run_id(&q.run_id, &q.run_uuid))
         .await?;
     let full = proxied_root(&run.info.artifact_uri)?.join(&rel);
+    let file = s.artifacts.open(&full).await?;
+    send_file(&full, file, &headers).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ModelVersionArtifactQuery {
+    name: String,
+    version: String,
+    path: Option<String>,
+}
+
+/// `GET /model-versions/get-artifact?name=&version=&path=`: the UI's download
+/// of a registered model's file. The last step of the CVE-2024-1483 chain:
+/// the version's location is resolved by the registry and served only if it
+/// is under this server's artifact root.
+async fn get_model_version_artifact(
+    State(s): State<AppState>,
+    Params(q): Params<ModelVersionArtifactQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(raw) = q.path.as_deref() else {
+        return Err(ApiError::invalid(
+            "Missing value for required parameter 'path'.",
+        ));
+    };
+    let rel = SafePath::parse(raw)?;
+    if rel.is_root() {
+        return Err(ApiError::invalid(
+            "Parameter 'path' must name an artifact file.",
+        ));
+    }
+    let location = s.registry.download_uri(&q.name, &q.version).await?;
+    let full = proxied_root(&location)?.join(&rel);
     let file = s.artifacts.open(&full).await?;
     send_file(&full, file, &headers).await
 }
