@@ -2,6 +2,7 @@
 
 mod commands;
 mod fmt;
+mod models;
 mod server;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -17,6 +18,9 @@ Examples:
   slipway experiments list
   slipway runs list --experiment churn --filter \"metrics.auc_roc > 0.8\" --order-by \"metrics.auc_roc DESC\"
   slipway runs show 3f2a0c9e8d7b4a6f9e1c2b3a4d5e6f70
+  slipway models register --run-id 3f2a0c9e8d7b4a6f9e1c2b3a4d5e6f70 --name churn
+  slipway models alias churn champion 3
+  slipway models lineage churn 3
 
 Python clients work unchanged: export MLFLOW_TRACKING_URI=http://127.0.0.1:5000";
 
@@ -29,7 +33,7 @@ Python clients work unchanged: export MLFLOW_TRACKING_URI=http://127.0.0.1:5000"
     after_help = MAIN_EXAMPLES
 )]
 struct Cli {
-    /// Tracking server for the experiments/runs commands [env: SLIPWAY_TRACKING_URI, then MLFLOW_TRACKING_URI]
+    /// Tracking server for the experiments/runs/models commands [env: SLIPWAY_TRACKING_URI, then MLFLOW_TRACKING_URI]
     /// [default: http://127.0.0.1:5000]
     #[arg(long, global = true, value_name = "URI")]
     tracking_uri: Option<String>,
@@ -68,7 +72,277 @@ Point clients at it with MLFLOW_TRACKING_URI=http://HOST:PORT."
         after_help = "Examples:\n  slipway runs list --experiment churn --order-by \"metrics.auc_roc DESC\"\n  slipway runs show 3f2a0c9e8d7b4a6f9e1c2b3a4d5e6f70"
     )]
     Runs(RunsCommand),
+
+    /// Model registry: list, show, register, stage, alias, history, lineage, resolve
+    #[command(subcommand, after_help = MODELS_EXAMPLES)]
+    Models(ModelsCommand),
 }
+
+const MODELS_EXAMPLES: &str = "\
+Examples:
+  slipway models list --filter \"name LIKE 'churn%'\"
+  slipway models register --run-id 3f2a0c9e8d7b4a6f9e1c2b3a4d5e6f70 --name churn
+  slipway models stage churn 3 Production --archive-existing --reason \"AUC 0.93 vs 0.91\"
+  slipway models alias churn champion 3
+  slipway models history churn
+  slipway models lineage churn 3
+  slipway models resolve models:/churn@champion
+
+Changes are recorded with who made them: --user, else $SLIPWAY_USER, else $USER.";
+
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// List registered models: latest version, versions per stage, aliases
+    #[command(after_help = "\
+Examples:
+  slipway models list
+  slipway models list --filter \"name LIKE 'churn%'\"
+  slipway models list --filter \"tags.team = 'growth'\"
+  slipway models list --json | jq -r '.registered_models[].name'
+
+Filters use MLflow's registered model search syntax: name, tags.KEY, LIKE / ILIKE / = / !=.")]
+    List(ModelsListArgs),
+
+    /// Show a registered model: info, tags, aliases and its versions
+    #[command(after_help = "\
+Examples:
+  slipway models show churn
+  slipway models show churn --json | jq -r '.model_versions[] | select(.current_stage == \"Production\") | .version'")]
+    Show(ModelsShowArgs),
+
+    /// Register a run's model as a new version (creating the registered model if needed)
+    #[command(after_help = "\
+Examples:
+  slipway models register --run-id 3f2a0c9e8d7b4a6f9e1c2b3a4d5e6f70 --name churn
+  slipway models register --run-id 3f2a0c9e8d7b4a6f9e1c2b3a4d5e6f70 --path classifier --name churn --description \"weekly retrain\"
+  slipway models register --run-id 3f2a0c9e8d7b4a6f9e1c2b3a4d5e6f70 --name churn --json | jq -r .model_version.version
+
+The version's source is runs:/RUN_ID/PATH; when the run logged an MLflow 3 model named PATH,
+the version points at that logged model (models:/m-...), as the MLflow 3 client does.")]
+    Register(ModelsRegisterArgs),
+
+    /// Move a version to a stage (None, Staging, Production, Archived)
+    #[command(after_help = "\
+Examples:
+  slipway models stage churn 3 Staging
+  slipway models stage churn 3 Production --archive-existing --reason \"AUC 0.93 vs 0.91 on holdout\"
+  slipway models stage churn 1 Archived
+
+Stages are case-insensitive. --reason is kept in `slipway models history`.")]
+    Stage(ModelsStageArgs),
+
+    /// Point an alias at a version, or delete it with --delete
+    #[command(after_help = "\
+Examples:
+  slipway models alias churn champion 3
+  slipway models alias churn challenger 4
+  slipway models alias churn challenger --delete
+
+Load an aliased version with models:/churn@champion (see `slipway models resolve`).")]
+    Alias(ModelsAliasArgs),
+
+    /// The change history of a model: who moved which version where, when and why
+    #[command(after_help = "\
+Examples:
+  slipway models history churn
+  slipway models history churn --last 10
+  slipway models history churn --json | jq '.events[] | select(.kind == \"stage_transitioned\")'")]
+    History(ModelsHistoryArgs),
+
+    /// Where a version came from: source run, logged model, training datasets
+    #[command(after_help = "\
+Examples:
+  slipway models lineage churn 3
+  slipway models lineage churn 3 --json | jq '.datasets[].dataset.digest'")]
+    Lineage(ModelsLineageArgs),
+
+    /// What a models:/ or runs:/ URI points at (version, run, logged model, files)
+    #[command(after_help = "\
+Examples:
+  slipway models resolve models:/churn/3
+  slipway models resolve models:/churn@champion
+  slipway models resolve models:/churn/Production
+  slipway models resolve models:/churn/latest
+  slipway models resolve runs:/3f2a0c9e8d7b4a6f9e1c2b3a4d5e6f70/model
+  slipway models resolve models:/churn@champion --json | jq -r .artifact_uri")]
+    Resolve(ModelsResolveArgs),
+}
+
+#[derive(Debug, Args)]
+struct ModelsListArgs {
+    /// MLflow registered model filter, e.g. "name LIKE 'churn%'"
+    #[arg(long, value_name = "FILTER")]
+    filter: Option<String>,
+    /// Print MLflow's JSON (`{"registered_models": [...]}`) instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ModelsShowArgs {
+    /// Registered model name
+    name: String,
+    /// Print JSON (`{"registered_model": {...}, "model_versions": [...]}`) instead of tables
+    #[arg(long)]
+    json: bool,
+}
+
+/// Who a registry change is recorded as.
+#[derive(Debug, Args)]
+struct UserArg {
+    /// Record the change as made by NAME (sent as X-Slipway-User) [default: $USER]
+    #[arg(long, value_name = "NAME", env = "SLIPWAY_USER")]
+    user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ModelsRegisterArgs {
+    /// The run that logged the model
+    #[arg(long, value_name = "RUN_ID")]
+    run_id: String,
+    /// The model's artifact path in the run (MLflow's `artifact_path` / `name`)
+    #[arg(long, value_name = "PATH", default_value = "model")]
+    path: String,
+    /// Registered model name (created if it does not exist)
+    #[arg(long, value_name = "NAME")]
+    name: String,
+    /// Description of the new version
+    #[arg(long, value_name = "TEXT")]
+    description: Option<String>,
+    #[command(flatten)]
+    user: UserArg,
+    /// Print MLflow's JSON (`{"model_version": {...}}`)
+    #[arg(long)]
+    json: bool,
+}
+
+/// A model version stage (case-insensitive on the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StageArg {
+    #[value(name = "None")]
+    None,
+    #[value(name = "Staging")]
+    Staging,
+    #[value(name = "Production")]
+    Production,
+    #[value(name = "Archived")]
+    Archived,
+}
+
+impl StageArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            StageArg::None => "None",
+            StageArg::Staging => "Staging",
+            StageArg::Production => "Production",
+            StageArg::Archived => "Archived",
+        }
+    }
+}
+
+/// A version number (MLflow versions are 1, 2, 3, ...).
+fn parse_version(s: &str) -> Result<String, String> {
+    match s.trim().parse::<u64>() {
+        Ok(v) if v > 0 => Ok(v.to_string()),
+        _ => Err(format!(
+            "'{s}' is not a model version number (1, 2, 3, ...)"
+        )),
+    }
+}
+
+#[derive(Debug, Args)]
+struct ModelsStageArgs {
+    /// Registered model name
+    name: String,
+    /// Version number
+    #[arg(value_parser = parse_version)]
+    version: String,
+    /// Target stage
+    #[arg(value_enum, ignore_case = true)]
+    stage: StageArg,
+    /// Move the versions currently in STAGE to Archived
+    #[arg(long)]
+    archive_existing: bool,
+    /// Why (kept in the history)
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+    #[command(flatten)]
+    user: UserArg,
+    /// Print MLflow's JSON (`{"model_version": {...}}`)
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ModelsAliasArgs {
+    /// Registered model name
+    name: String,
+    /// Alias, e.g. champion
+    alias: String,
+    /// Version the alias points at
+    #[arg(value_parser = parse_version, required_unless_present = "delete")]
+    version: Option<String>,
+    /// Delete the alias instead
+    #[arg(long, conflicts_with = "version")]
+    delete: bool,
+    #[command(flatten)]
+    user: UserArg,
+    /// Print the result as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ModelsHistoryArgs {
+    /// Registered model name
+    name: String,
+    /// Only the N most recent events
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    last: Option<u64>,
+    /// Print the events as JSON (`{"events": [...]}`)
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ModelsLineageArgs {
+    /// Registered model name
+    name: String,
+    /// Version number
+    #[arg(value_parser = parse_version)]
+    version: String,
+    /// Print the lineage as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ModelsResolveArgs {
+    /// models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME/latest, models:/NAME@ALIAS,
+    /// models:/m-ID or runs:/RUN_ID/PATH
+    uri: String,
+    /// Print the resolution as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+/// Bad input found after parsing (exit code 2, like clap's usage errors).
+#[derive(Debug)]
+pub struct UsageError(String);
+
+impl UsageError {
+    pub fn new(message: impl Into<String>) -> Self {
+        UsageError(message.into())
+    }
+}
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 #[derive(Debug, Subcommand)]
 enum ExperimentsCommand {
@@ -217,6 +491,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<UsageError>().is_some() => {
+            eprintln!("error: {}", error_chain(&e));
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
             ExitCode::from(1)
@@ -253,11 +531,78 @@ fn run_client_command(command: Command, tracking: &TrackingUri) -> anyhow::Resul
                 Command::Runs(RunsCommand::Show(a)) => {
                     commands::runs_show(&client, &a.run_id, a.all_tags, a.json).await
                 }
+                Command::Models(m) => run_models_command(&client, m).await,
                 Command::Server(_) => unreachable!("handled in main"),
             }
         })
         .map_err(|e| describe_client_error(e, tracking))?;
     write_stdout(&output)
+}
+
+/// The client with `--user` (or `$SLIPWAY_USER`) as `X-Slipway-User`, when given.
+fn as_user(
+    client: &slipway_client::SlipwayClient,
+    user: &UserArg,
+) -> slipway_client::SlipwayClient {
+    match user
+        .user
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        Some(u) => client.clone().with_user(u),
+        None => client.clone(),
+    }
+}
+
+async fn run_models_command(
+    client: &slipway_client::SlipwayClient,
+    command: ModelsCommand,
+) -> anyhow::Result<String> {
+    match command {
+        ModelsCommand::List(a) => models::list(client, a.filter, a.json).await,
+        ModelsCommand::Show(a) => models::show(client, &a.name, a.json).await,
+        ModelsCommand::Register(a) => {
+            models::register(
+                &as_user(client, &a.user),
+                models::Register {
+                    run_id: a.run_id,
+                    path: a.path,
+                    name: a.name,
+                    description: a.description,
+                },
+                a.json,
+            )
+            .await
+        }
+        ModelsCommand::Stage(a) => {
+            models::stage(
+                &as_user(client, &a.user),
+                models::StageChange {
+                    name: a.name,
+                    version: a.version,
+                    stage: a.stage.as_str().to_string(),
+                    archive_existing: a.archive_existing,
+                    reason: a.reason,
+                },
+                a.json,
+            )
+            .await
+        }
+        ModelsCommand::Alias(a) => {
+            let c = as_user(client, &a.user);
+            match a.version {
+                Some(v) if !a.delete => models::alias_set(&c, &a.name, &a.alias, &v, a.json).await,
+                _ => models::alias_delete(&c, &a.name, &a.alias, a.json).await,
+            }
+        }
+        ModelsCommand::History(a) => {
+            let last = a.last.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+            models::history(client, &a.name, last, a.json).await
+        }
+        ModelsCommand::Lineage(a) => models::lineage(client, &a.name, &a.version, a.json).await,
+        ModelsCommand::Resolve(a) => models::resolve(client, &a.uri, a.json).await,
+    }
 }
 
 /// Turns a client failure into the one-line message the user sees.
@@ -364,6 +709,43 @@ mod tests {
         assert_eq!(a.host, "0.0.0.0");
         assert_eq!(a.port, 5001);
         assert_eq!(a.workers, 2);
+    }
+
+    #[test]
+    fn models_commands_parse() {
+        let cli = Cli::try_parse_from(["slipway", "models", "stage", "churn", "3", "production"])
+            .unwrap();
+        let Command::Models(ModelsCommand::Stage(a)) = cli.command else {
+            panic!("not models stage")
+        };
+        assert_eq!(a.stage, StageArg::Production);
+        assert_eq!(a.version, "3");
+        assert!(Cli::try_parse_from(["slipway", "models", "stage", "churn", "3", "prod"]).is_err());
+        assert!(
+            Cli::try_parse_from(["slipway", "models", "stage", "churn", "x", "Staging"]).is_err()
+        );
+        // alias: a version, or --delete, not both, not neither.
+        assert!(Cli::try_parse_from(["slipway", "models", "alias", "churn", "champion"]).is_err());
+        assert!(Cli::try_parse_from([
+            "slipway", "models", "alias", "churn", "champion", "3", "--delete"
+        ])
+        .is_err());
+        let cli = Cli::try_parse_from([
+            "slipway", "models", "alias", "churn", "champion", "--delete",
+        ])
+        .unwrap();
+        let Command::Models(ModelsCommand::Alias(a)) = cli.command else {
+            panic!("not models alias")
+        };
+        assert!(a.delete && a.version.is_none());
+        let cli = Cli::try_parse_from([
+            "slipway", "models", "register", "--run-id", "abc", "--name", "churn",
+        ])
+        .unwrap();
+        let Command::Models(ModelsCommand::Register(a)) = cli.command else {
+            panic!("not models register")
+        };
+        assert_eq!(a.path, "model");
     }
 
     #[test]
