@@ -13,6 +13,7 @@ pub mod source;
 pub mod stage;
 pub mod store;
 pub mod uri;
+pub mod webhooks;
 
 pub use service::Registry;
 pub use stage::Stage;

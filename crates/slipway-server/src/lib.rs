@@ -9,6 +9,7 @@ mod artifacts;
 mod extract;
 mod registry;
 mod tracking;
+mod webhooks;
 
 pub use api_error::ApiError;
 
@@ -27,6 +28,8 @@ pub struct AppState {
     pub tracking: Tracking,
     pub registry: Registry,
     pub artifacts: Arc<dyn ArtifactStore>,
+    /// Registry webhooks; their dispatcher starts with [`app`].
+    pub webhooks: slipway_registry::webhooks::Webhooks,
 }
 
 /// `slipway server` settings; flag names follow `mlflow server`.
@@ -102,6 +105,7 @@ pub fn open_state(config: &ServerConfig) -> Result<AppState, StartError> {
     let store = Arc::new(store);
     Ok(AppState {
         tracking: Tracking::new(store.clone()),
+        webhooks: webhooks::service(store.clone()),
         registry: Registry::new(store.clone(), store),
         artifacts: Arc::new(artifacts),
     })
@@ -117,11 +121,13 @@ fn sqlite_path(uri: &str) -> Option<PathBuf> {
 
 /// The full router: MLflow REST API, artifact proxy, health.
 pub fn app(state: AppState) -> Router {
+    webhooks::start(&state);
     Router::new()
         .route("/health", get(|| async { "OK" }))
         .route("/version", get(|| async { env!("CARGO_PKG_VERSION") }))
         .merge(tracking::routes())
         .merge(registry::routes())
+        .merge(webhooks::routes())
         .merge(artifacts::routes())
         .fallback(api_error::not_found)
         .with_state(state)

@@ -26,6 +26,7 @@ mod pool;
 mod registry;
 mod schema;
 mod tracking;
+mod webhooks;
 
 pub use pool::SqliteOptions;
 

@@ -204,6 +204,32 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX registry_events_by_name ON registry_events (name, id);
     "#,
+    // 3: registry webhooks and their delivery log
+    r#"
+    CREATE TABLE webhooks (
+        id      TEXT PRIMARY KEY,
+        name    TEXT NOT NULL,
+        url     TEXT NOT NULL,
+        events  TEXT NOT NULL,
+        secret  TEXT,
+        active  INTEGER NOT NULL,
+        created BIGINT NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        id          INTEGER PRIMARY KEY,
+        webhook_id  TEXT NOT NULL,
+        event_id    BIGINT NOT NULL,
+        event_kind  TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        attempt     INTEGER NOT NULL,
+        status_code INTEGER,
+        error       TEXT,
+        duration_ms BIGINT NOT NULL,
+        timestamp   BIGINT NOT NULL,
+        outcome     TEXT NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, id);
+    "#,
 ];
 
 /// Brings the schema up to date and makes sure the Default experiment exists.
