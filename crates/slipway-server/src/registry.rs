@@ -100,8 +100,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
 
 /// Who made a change: the `X-Slipway-User` header, else the HTTP basic-auth user.
 fn user(headers: &HeaderMap) -> Option<String> {
-    if let Some(u) = headers.get("x-slipway-user").and_then(|v| v.to_str().ok()) {
-        return Some(u.to_string());
+    if let Some(u) = headers.get("x-slipway-user") {
+        // UTF-8 names (José) are fine; header values are bytes.
+        return String::from_utf8(u.as_bytes().to_vec())
+            .ok()
+            .filter(|u| !u.is_empty());
     }
     let auth = headers
         .get(axum::http::header::AUTHORIZATION)?

@@ -339,6 +339,12 @@ impl RegistryStore for SqliteStore {
                 }
                 Err(e) => return Err(db_err(e)),
             }
+            // The history follows the model to its new name.
+            conn.execute(
+                "UPDATE registry_events SET name = ?2 WHERE name = ?1",
+                params![name, new_name],
+            )
+            .map_err(db_err)?;
             let event = record(
                 conn,
                 &draft,
@@ -751,10 +757,9 @@ impl RegistryStore for SqliteStore {
                 )
                 .optional()
                 .map_err(db_err)?;
+            // Deleting an alias that is not there succeeds, as in MLflow.
             let Some(previous) = previous else {
-                return Err(Error::invalid(format!(
-                    "Registered model alias {alias} not found."
-                )));
+                return Ok(Vec::new());
             };
             conn.execute(
                 "DELETE FROM registered_model_aliases WHERE name = ?1 AND alias = ?2",

@@ -283,6 +283,11 @@ async fn aliases_move_and_vanish_with_their_version() {
         .unwrap()
         .aliases
         .is_empty());
+    // Deleting a missing alias succeeds, as in MLflow.
+    f.registry
+        .delete_alias("churn", "champion", None)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -384,6 +389,12 @@ async fn rename_carries_versions_aliases_and_tags() {
         .unwrap();
     assert_eq!(renamed.name, "b");
     assert_eq!(renamed.tags, vec![Tag::new("team", "ml")]);
+    let history = f.registry.events(Some("b"), 0, 100).await.unwrap();
+    assert_eq!(
+        history.first().unwrap().kind,
+        "registered_model_created",
+        "history follows a rename"
+    );
     let v = f
         .registry
         .get_version_by_alias("b", "champion")
