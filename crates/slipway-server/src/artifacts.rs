@@ -235,6 +235,20 @@ async fn list_run_artifacts(
     }))
 }
 
+/// The required `path` query parameter of the UI download endpoints, checked
+/// before anything else happens.
+fn file_param(raw: Option<&str>) -> Result<SafePath, ApiError> {
+    let raw =
+        raw.ok_or_else(|| ApiError::invalid("Missing value for required parameter 'path'."))?;
+    let rel = SafePath::parse(raw)?;
+    if rel.is_root() {
+        return Err(ApiError::invalid(
+            "Parameter 'path' must name an artifact file.",
+        ));
+    }
+    Ok(rel)
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct GetArtifactQuery {
@@ -251,17 +265,7 @@ async fn get_artifact(
     Params(q): Params<GetArtifactQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(raw) = q.path.as_deref() else {
-        return Err(ApiError::invalid(
-            "Missing value for required parameter 'path'.",
-        ));
-    };
-    let rel = SafePath::parse(raw)?;
-    if rel.is_root() {
-        return Err(ApiError::invalid(
-            "Parameter 'path' must name an artifact file.",
-        ));
-    }
+    let rel = file_param(q.path.as_deref())?;
     let run = s
         .tracking
         .get_run(pick_run_id(&q.run_id, &q.run_uuid))
@@ -288,17 +292,7 @@ async fn get_model_version_artifact(
     Params(q): Params<ModelVersionArtifactQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(raw) = q.path.as_deref() else {
-        return Err(ApiError::invalid(
-            "Missing value for required parameter 'path'.",
-        ));
-    };
-    let rel = SafePath::parse(raw)?;
-    if rel.is_root() {
-        return Err(ApiError::invalid(
-            "Parameter 'path' must name an artifact file.",
-        ));
-    }
+    let rel = file_param(q.path.as_deref())?;
     let location = s.registry.download_uri(&q.name, &q.version).await?;
     let full = proxied_root(&location)?.join(&rel);
     let file = s.artifacts.open(&full).await?;
