@@ -74,3 +74,65 @@ def assert_json_error(resp, status: int | tuple | None = 400, code: str | None =
     if code is not None:
         assert body["error_code"] == code, body
     return body
+
+
+# ------------------------------------------------------------------ registry helpers
+
+
+def log_sklearn(model, X, name: str = "model", registered_model_name: str | None = None):
+    """mlflow.sklearn.log_model for either client (3.x: name=, 2.x: artifact_path).
+
+    pip_requirements is given so MLflow skips its slow requirement inference (a subprocess
+    that imports the model): the registry tests need the model files, not an environment."""
+    from mlflow.models import infer_signature
+
+    kw = {
+        "signature": infer_signature(X, model.predict(X)),
+        "registered_model_name": registered_model_name,
+        "pip_requirements": ["scikit-learn", "numpy"],
+    }
+    if IS_MLFLOW3:
+        return mlflow.sklearn.log_model(model, name=name, **kw)
+    return mlflow.sklearn.log_model(model, name, **kw)
+
+
+class RawResp:
+    def __init__(self, status: int, headers: dict, body: bytes):
+        self.status = status
+        self.status_code = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        import json
+
+        return json.loads(self.text)
+
+    def __repr__(self):
+        return f"<HTTP {self.status} {self.body[:300]!r}>"
+
+
+def send_verbatim(base: str, method: str, path: str, json_body=None, headers=None) -> RawResp:
+    """One HTTP request whose target is sent exactly as written (no normalisation of '..'
+    or percent-encodings, unlike requests/urllib3)."""
+    import http.client
+    import json
+    import urllib.parse
+
+    u = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    try:
+        h = dict(headers or {})
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            h.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        return RawResp(r.status, dict(r.getheaders()), r.read())
+    finally:
+        conn.close()

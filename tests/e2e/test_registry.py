@@ -9,23 +9,15 @@ import mlflow
 import numpy as np
 import pytest
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
-from helpers import IS_MLFLOW3, assert_mlflow_error
+from helpers import IS_MLFLOW3, assert_mlflow_error, log_sklearn
 
 
 def _log(model, X, registered_model_name):
-    sig = infer_signature(X, model.predict(X))
-    if IS_MLFLOW3:
-        return mlflow.sklearn.log_model(
-            model, name="model", signature=sig, registered_model_name=registered_model_name
-        )
-    return mlflow.sklearn.log_model(
-        model, "model", signature=sig, registered_model_name=registered_model_name
-    )
+    return log_sklearn(model, X, registered_model_name=registered_model_name)
 
 
 @pytest.fixture(scope="module")
