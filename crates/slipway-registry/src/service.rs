@@ -42,9 +42,21 @@ fn version_number(version: &str) -> Result<i64> {
     })
 }
 
+/// MLflow's `_validate_model_name`: names become paths and URI parts, so
+/// they may not contain `/` or `:` nor resolve to another path.
 fn model_name(name: &str) -> Result<&str> {
-    if name.is_empty() {
+    if name.trim().is_empty() {
         return Err(Error::invalid("Registered model name cannot be empty."));
+    }
+    if name.contains('/') || name.contains(':') {
+        return Err(Error::invalid(format!(
+            "Invalid model name '{name}'. Names cannot contain '/' or ':'."
+        )));
+    }
+    if name == "." || name.starts_with("..") || name.contains('\\') || name.contains('\0') {
+        return Err(Error::invalid(format!(
+            "Invalid model name '{name}'. Names may be treated as files in certain cases, and must not resolve to other names when treated as such."
+        )));
     }
     Ok(name)
 }
@@ -245,23 +257,42 @@ impl Registry {
         for t in &req.tags {
             slipway_tracking::validation::run_tag(t)?;
         }
-        let run_id = req.run_id.filter(|r| !r.is_empty());
+        let mut run_id = req.run_id.filter(|r| !r.is_empty());
+        let mut model_id = req.model_id.filter(|m| !m.is_empty());
+        match parse_model_uri(&req.source) {
+            // `models:/m-…`: MLflow 3's logged model, which knows its run.
+            Ok(ModelRef::LoggedModel { model_id: id }) => {
+                model_id.get_or_insert(id);
+            }
+            // A copy of another version (`models:/NAME/1`, `@alias`, a stage):
+            // it inherits that version's lineage, as in MLflow.
+            Ok(
+                reference @ (ModelRef::Version { .. }
+                | ModelRef::Alias { .. }
+                | ModelRef::Stage { .. }
+                | ModelRef::Latest { .. }),
+            ) => {
+                let origin = self.version_of(reference).await?;
+                if run_id.is_none() {
+                    run_id = origin.run_id;
+                }
+                if model_id.is_none() {
+                    model_id = origin.model_id;
+                }
+            }
+            _ => {}
+        }
         if let Some(run_id) = &run_id {
             self.tracking.get_run(run_id).await?;
         }
-        let model_id = req.model_id.filter(|m| !m.is_empty()).or_else(|| {
-            req.source
-                .strip_prefix("models:/")
-                .filter(|id| id.starts_with("m-") && !id.contains('/'))
-                .map(str::to_string)
-        });
-        // MLflow 3 registers `models:/m-…` without a run id: the logged model knows its run.
-        let mut run_id = run_id;
-        if let Some(model_id) = &model_id {
-            let logged = self.tracking.get_logged_model(model_id).await?;
+        if let Some(id) = &model_id {
+            let logged = self.tracking.get_logged_model(id).await?;
             if run_id.is_none() {
                 run_id = logged.info.source_run_id;
             }
+        } else {
+            self.check_source_belongs_to_run(&req.source, run_id.as_deref())
+                .await?;
         }
         let (mv, events) = self
             .store
@@ -279,6 +310,74 @@ impl Registry {
             .await?;
         self.publish(events);
         Ok(mv)
+    }
+
+    /// MLflow's rule for sources inside this server's store: the `run_id`
+    /// parameter must name the run whose artifacts contain the source, so a
+    /// version can neither expose another run's files nor claim false lineage.
+    async fn check_source_belongs_to_run(&self, source: &str, run_id: Option<&str>) -> Result<()> {
+        let refuse = || {
+            Err(Error::invalid(format!(
+                "Invalid model version source: '{source}'. The run_id request parameter must identify the \
+                 resource that contains the source (the run whose artifacts hold it)."
+            )))
+        };
+        if let Ok(ModelRef::Run { run_id: owner, .. }) = parse_model_uri(source) {
+            return if run_id == Some(owner.as_str()) {
+                Ok(())
+            } else {
+                refuse()
+            };
+        }
+        if source.to_ascii_lowercase().starts_with("mlflow-artifacts:") {
+            let Some(run_id) = run_id else {
+                return refuse();
+            };
+            let root = self.tracking.get_run(run_id).await?.info.artifact_uri;
+            let root = root.trim_end_matches('/');
+            let inside = source == root || source.starts_with(&format!("{root}/"));
+            return if inside { Ok(()) } else { refuse() };
+        }
+        Ok(())
+    }
+
+    /// The version a registry URI points at.
+    async fn version_of(&self, reference: ModelRef) -> Result<ModelVersion> {
+        match reference {
+            ModelRef::Version { name, version } => {
+                self.store.get_model_version(&name, version).await
+            }
+            ModelRef::Alias { name, alias } => self.get_version_by_alias(&name, &alias).await,
+            ModelRef::Stage { name, stage } => self
+                .get_latest_versions(&name, &[stage.as_str().to_string()])
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    Error::not_found(format!(
+                        "No versions of model '{name}' are in stage '{}'",
+                        stage.as_str()
+                    ))
+                }),
+            ModelRef::Latest { name } => self.latest_version(&name).await,
+            ModelRef::LoggedModel { model_id }
+            | ModelRef::Run {
+                run_id: model_id, ..
+            } => Err(Error::invalid(format!(
+                "'{model_id}' does not name a registered model version"
+            ))),
+        }
+    }
+
+    async fn latest_version(&self, name: &str) -> Result<ModelVersion> {
+        let mut versions = self.store.list_model_versions(Some(name)).await?;
+        if versions.is_empty() {
+            self.store.get_registered_model(name).await?;
+        }
+        versions.sort_by_key(|v| v.version.parse::<i64>().unwrap_or(0));
+        versions
+            .pop()
+            .ok_or_else(|| Error::not_found(format!("Registered model '{name}' has no versions")))
     }
 
     pub async fn get_model_version(&self, name: &str, version: &str) -> Result<ModelVersion> {
@@ -339,13 +438,20 @@ impl Registry {
             return Err(Error::invalid("Missing value for required parameter 'stage'. See the API docs for more information about request parameters."));
         }
         let stage = Stage::parse(&req.stage)?;
+        let archive = req.archive_existing_versions.unwrap_or(false);
+        if archive && !matches!(stage, Stage::Staging | Stage::Production) {
+            return Err(Error::invalid(format!(
+                "Model version transition cannot archive existing model versions because '{}' is not an Active stage. Valid stages are Staging and Production.",
+                stage.as_str()
+            )));
+        }
         let (mv, events) = self
             .store
             .transition_stage(
                 &req.name,
                 version,
                 stage,
-                req.archive_existing_versions.unwrap_or(false),
+                archive,
                 Self::draft(user, req.comment),
             )
             .await?;
@@ -417,6 +523,10 @@ impl Registry {
                 "Registered model alias name cannot be empty.",
             ));
         }
+        // 'latest' is reserved: it always means the newest version, as in MLflow.
+        if alias.eq_ignore_ascii_case("latest") {
+            return self.latest_version(name).await;
+        }
         self.store.get_version_by_alias(name, alias).await
     }
 
@@ -451,6 +561,16 @@ impl Registry {
                 .await?
                 .info
                 .artifact_uri),
+            Ok(
+                reference @ (ModelRef::Version { .. }
+                | ModelRef::Alias { .. }
+                | ModelRef::Stage { .. }
+                | ModelRef::Latest { .. }),
+            ) => {
+                // A copy of another version: its files are that version's files.
+                let origin = self.version_of(reference).await?;
+                Box::pin(self.artifact_uri_of(&origin)).await
+            }
             _ => Ok(source.to_string()),
         }
     }
@@ -460,33 +580,10 @@ impl Registry {
     pub async fn resolve(&self, uri: &str) -> Result<ResolvedModel> {
         let reference = parse_model_uri(uri)?;
         let mv = match reference {
-            ModelRef::Version { name, version } => {
-                self.store.get_model_version(&name, version).await?
-            }
-            ModelRef::Alias { name, alias } => {
-                self.store.get_version_by_alias(&name, &alias).await?
-            }
-            ModelRef::Stage { name, stage } => self
-                .get_latest_versions(&name, &[stage.as_str().to_string()])
-                .await?
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    Error::not_found(format!(
-                        "No versions of model '{name}' are in stage '{}'",
-                        stage.as_str()
-                    ))
-                })?,
-            ModelRef::Latest { name } => {
-                let mut versions = self.store.list_model_versions(Some(&name)).await?;
-                if versions.is_empty() {
-                    self.store.get_registered_model(&name).await?;
-                }
-                versions.sort_by_key(|v| v.version.parse::<i64>().unwrap_or(0));
-                versions.pop().ok_or_else(|| {
-                    Error::not_found(format!("Registered model '{name}' has no versions"))
-                })?
-            }
+            reference @ (ModelRef::Version { .. }
+            | ModelRef::Alias { .. }
+            | ModelRef::Stage { .. }
+            | ModelRef::Latest { .. }) => self.version_of(reference).await?,
             ModelRef::LoggedModel { model_id } => {
                 let model = self.tracking.get_logged_model(&model_id).await?;
                 return Ok(ResolvedModel {

@@ -31,7 +31,7 @@ impl Stage {
     pub fn parse(s: &str) -> Result<Stage> {
         Stage::ALL
             .into_iter()
-            .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
+            .find(|st| st.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 Error::invalid(format!(
                     "Invalid Model Version stage: {s}. Value must be one of None, Staging, Production, Archived."

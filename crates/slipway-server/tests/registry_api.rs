@@ -240,7 +240,7 @@ async fn model_version_files_are_served_only_from_the_artifact_root() {
     api.ok(
         "POST",
         "model-versions/create",
-        Some(json!({"name": "m", "source": format!("runs:/{run_id}/model")})),
+        Some(json!({"name": "m", "source": format!("runs:/{run_id}/model"), "run_id": run_id})),
     )
     .await;
     let (s, body) = api
@@ -267,6 +267,18 @@ async fn model_version_files_are_served_only_from_the_artifact_root() {
         assert!(s.is_client_error(), "{path}: {s}");
         assert!(!String::from_utf8_lossy(&body).contains("root:x:0:0"));
     }
+    // A source must belong to the run named by run_id (MLflow's rule).
+    let (s, v) = api
+        .json(
+            "POST",
+            "model-versions/create",
+            Some(json!({"name": "m", "source": format!("runs:/{run_id}/model")})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["error_code"].as_str()),
+        (400, Some("INVALID_PARAMETER_VALUE"))
+    );
     let (s, v) = api
         .json(
             "POST",

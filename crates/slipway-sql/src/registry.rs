@@ -427,17 +427,12 @@ impl RegistryStore for SqliteStore {
         let (name, key) = (name.to_string(), key.to_string());
         self.write(move |conn| {
             require_model(conn, &name)?;
-            let n = conn
-                .execute(
-                    "DELETE FROM registered_model_tags WHERE name = ?1 AND key = ?2",
-                    params![name, key],
-                )
-                .map_err(db_err)?;
-            if n == 0 {
-                return Err(Error::not_found(format!(
-                    "No tag with key '{key}' on registered model '{name}'"
-                )));
-            }
+            conn.execute(
+                "DELETE FROM registered_model_tags WHERE name = ?1 AND key = ?2",
+                params![name, key],
+            )
+            .map_err(db_err)?;
+            // Deleting a tag that is not set succeeds, as in MLflow.
             Ok(())
         })
         .await
@@ -451,7 +446,7 @@ impl RegistryStore for SqliteStore {
             require_model(conn, &mv.name)?;
             let version: i64 = conn
                 .query_row(
-                    "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?1",
+                    "UPDATE registered_models SET last_version = last_version + 1 WHERE name = ?1 RETURNING last_version",
                     [&mv.name],
                     |r| r.get(0),
                 )
@@ -681,17 +676,12 @@ impl RegistryStore for SqliteStore {
         let (name, key) = (name.to_string(), key.to_string());
         self.write(move |conn| {
             current_stage(conn, &name, version)?;
-            let n = conn
-                .execute(
-                    "DELETE FROM model_version_tags WHERE name = ?1 AND version = ?2 AND key = ?3",
-                    params![name, version, key],
-                )
-                .map_err(db_err)?;
-            if n == 0 {
-                return Err(Error::not_found(format!(
-                    "No tag with key '{key}' on model version (name={name}, version={version})"
-                )));
-            }
+            conn.execute(
+                "DELETE FROM model_version_tags WHERE name = ?1 AND version = ?2 AND key = ?3",
+                params![name, version, key],
+            )
+            .map_err(db_err)?;
+            // Deleting a tag that is not set succeeds, as in MLflow.
             Ok(())
         })
         .await

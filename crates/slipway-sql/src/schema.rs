@@ -151,6 +151,8 @@ const MIGRATIONS: &[&str] = &[
         name              TEXT PRIMARY KEY,
         creation_time     BIGINT NOT NULL,
         last_updated_time BIGINT NOT NULL,
+        -- Highest version ever created: numbers are never reused after a delete.
+        last_version      INTEGER NOT NULL DEFAULT 0,
         description       TEXT,
         user_id           TEXT
     );

@@ -115,6 +115,7 @@ async fn versions_are_numbered_and_ready() {
             CreateModelVersion {
                 name: "nope".into(),
                 source: format!("runs:/{run}/model"),
+                run_id: Some(run.clone()),
                 ..Default::default()
             },
             None,
@@ -122,6 +123,42 @@ async fn versions_are_numbered_and_ready() {
         .await
         .unwrap_err();
     assert_eq!(missing.code, ErrorCode::ResourceDoesNotExist);
+    // A deleted version's number is never handed out again.
+    f.registry
+        .delete_model_version("churn", "2", None)
+        .await
+        .unwrap();
+    assert_eq!(f.version("churn", &run).await.version, "3");
+    // A source must belong to the run named by run_id.
+    let other = f.run().await;
+    let err = f
+        .registry
+        .create_model_version(
+            CreateModelVersion {
+                name: "churn".into(),
+                source: format!("runs:/{run}/model"),
+                run_id: Some(other),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+    for bad in ["team/churn", "a:b", "  ", ".", "..x"] {
+        let err = f
+            .registry
+            .create_registered_model(
+                CreateRegisteredModel {
+                    name: bad.into(),
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidParameterValue, "{bad:?}");
+    }
     let bad = f
         .registry
         .get_model_version("churn", "x")
@@ -293,7 +330,7 @@ async fn aliases_move_and_vanish_with_their_version() {
 #[tokio::test]
 async fn model_uris_resolve_through_one_function() {
     let f = fixture();
-    let name = "team/churn model é";
+    let name = "churn model é";
     f.model(name).await;
     let run = f.run().await;
     f.version(name, &run).await;
