@@ -3,6 +3,7 @@
 mod commands;
 mod fmt;
 mod models;
+mod run_cmd;
 mod server;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -21,6 +22,7 @@ Examples:
   slipway models register --run-id 3f2a0c9e8d7b4a6f9e1c2b3a4d5e6f70 --name churn
   slipway models alias churn champion 3
   slipway models lineage churn 3
+  slipway run --experiment churn -- python train.py --max-depth 3
 
 Python clients work unchanged: export MLFLOW_TRACKING_URI=http://127.0.0.1:5000";
 
@@ -33,7 +35,7 @@ Python clients work unchanged: export MLFLOW_TRACKING_URI=http://127.0.0.1:5000"
     after_help = MAIN_EXAMPLES
 )]
 struct Cli {
-    /// Tracking server for the experiments/runs/models commands [env: SLIPWAY_TRACKING_URI, then MLFLOW_TRACKING_URI]
+    /// Tracking server for the experiments/runs/models/run commands [env: SLIPWAY_TRACKING_URI, then MLFLOW_TRACKING_URI]
     /// [default: http://127.0.0.1:5000]
     #[arg(long, global = true, value_name = "URI")]
     tracking_uri: Option<String>,
@@ -76,6 +78,13 @@ Point clients at it with MLFLOW_TRACKING_URI=http://HOST:PORT."
     /// Model registry: list, show, register, stage, alias, history, lineage, resolve
     #[command(subcommand, after_help = MODELS_EXAMPLES)]
     Models(ModelsCommand),
+
+    /// Run a program (python train.py, a shell step) inside a tracked run
+    ///
+    /// Its own mlflow calls, its output, the git state, the environment and the exit status
+    /// all land in the run.
+    #[command(after_help = run_cmd::EXAMPLES)]
+    Run(run_cmd::RunArgs),
 }
 
 const MODELS_EXAMPLES: &str = "\
@@ -484,6 +493,8 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Server(args) => server::run(args),
+        // Exits as the program it ran did.
+        Command::Run(args) => return run_cmd::run(args, &resolve_tracking_uri(cli.tracking_uri)),
         other => {
             let tracking = resolve_tracking_uri(cli.tracking_uri);
             run_client_command(other, &tracking)
@@ -532,7 +543,7 @@ fn run_client_command(command: Command, tracking: &TrackingUri) -> anyhow::Resul
                     commands::runs_show(&client, &a.run_id, a.all_tags, a.json).await
                 }
                 Command::Models(m) => run_models_command(&client, m).await,
-                Command::Server(_) => unreachable!("handled in main"),
+                Command::Server(_) | Command::Run(_) => unreachable!("handled in main"),
             }
         })
         .map_err(|e| describe_client_error(e, tracking))?;
