@@ -165,9 +165,7 @@ impl Registry {
         user: Option<String>,
     ) -> Result<RegisteredModel> {
         model_name(name)?;
-        if new_name.is_empty() {
-            return Err(Error::invalid("Registered model name cannot be empty."));
-        }
+        model_name(new_name)?;
         let (model, events) = self
             .store
             .rename_registered_model(name, new_name, Self::draft(user, None))
