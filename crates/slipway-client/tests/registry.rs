@@ -404,7 +404,7 @@ async fn model_versions_stages_tags_and_errors() {
         })
         .await
         .unwrap();
-    assert_eq!(all.len(), 5);
+    assert_eq!(all.len(), 4);
     let page = c
         .search_model_versions(&SearchRegistry {
             filter: Some(format!("run_id = '{run_id}'")),
