@@ -290,8 +290,9 @@ struct Part {
     ticket_category: Vec<u8>,
 }
 
-fn round_to(x: f64, unit: f64) -> f64 {
-    libm::round(x / unit) * unit
+/// `x` to one decimal (as the nearest double to the decimal, so CSV shows `23.4`).
+fn tenths(x: f64) -> f64 {
+    libm::round(x * 10.0) / 10.0
 }
 
 fn cents(x: f64) -> f64 {
@@ -499,10 +500,7 @@ fn simulate_customer(
     }
 
     for &ts in logins.iter() {
-        let minutes = round_to(
-            (session_scale * libm::exp(0.7 * rng.normal())).max(0.1),
-            0.1,
-        );
+        let minutes = tenths((session_scale * libm::exp(0.7 * rng.normal())).max(0.1));
         part.login_cust.push(local);
         part.login_ts.push(ts);
         part.login_minutes.push(minutes);

@@ -1,6 +1,7 @@
 //! `slipway`: the MLflow-compatible tracking server and its command-line client.
 
 mod commands;
+mod datagen;
 mod fmt;
 mod models;
 mod run_cmd;
@@ -23,6 +24,7 @@ Examples:
   slipway models alias churn champion 3
   slipway models lineage churn 3
   slipway run --experiment churn -- python train.py --max-depth 3
+  slipway datagen churn --customers 10000 --days 180 --out data/churn
 
 Python clients work unchanged: export MLFLOW_TRACKING_URI=http://127.0.0.1:5000";
 
@@ -85,6 +87,10 @@ Point clients at it with MLFLOW_TRACKING_URI=http://HOST:PORT."
     /// all land in the run.
     #[command(after_help = run_cmd::EXAMPLES)]
     Run(run_cmd::RunArgs),
+
+    /// Generate seeded synthetic datasets (Parquet or CSV) for demos, tests and benchmarks
+    #[command(subcommand)]
+    Datagen(datagen::DatagenCommand),
 }
 
 const MODELS_EXAMPLES: &str = "\
@@ -493,6 +499,7 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Server(args) => server::run(args),
+        Command::Datagen(command) => datagen::run(command),
         // Exits as the program it ran did.
         Command::Run(args) => return run_cmd::run(args, &resolve_tracking_uri(cli.tracking_uri)),
         other => {
@@ -543,7 +550,9 @@ fn run_client_command(command: Command, tracking: &TrackingUri) -> anyhow::Resul
                     commands::runs_show(&client, &a.run_id, a.all_tags, a.json).await
                 }
                 Command::Models(m) => run_models_command(&client, m).await,
-                Command::Server(_) | Command::Run(_) => unreachable!("handled in main"),
+                Command::Server(_) | Command::Run(_) | Command::Datagen(_) => {
+                    unreachable!("handled in main")
+                }
             }
         })
         .map_err(|e| describe_client_error(e, tracking))?;
