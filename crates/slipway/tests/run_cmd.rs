@@ -101,6 +101,8 @@ impl Server {
             .env_remove("RUST_LOG")
             .env_remove("LOGNAME")
             .env("USER", "ci")
+            // Parallel tests each running `pip freeze` overload a 2-core CI machine.
+            .env("SLIPWAY_PIP_FREEZE", "0")
             .env("SLIPWAY_TRACKING_URI", &self.base)
             .stdin(Stdio::null());
         cmd
@@ -546,6 +548,8 @@ fn sigint_is_passed_on_and_the_run_is_killed() {
     );
     let mut out = BufReader::new(child.0.stdout.take().unwrap());
     read_until(&mut out, "started");
+    // Let `sleep` start: dash defers a SIGINT that lands between two commands.
+    std::thread::sleep(Duration::from_millis(300));
     kill(child.0.id(), libc::SIGINT);
     let status = wait_for(&mut child.0, Duration::from_secs(20));
     assert!(started.elapsed() < Duration::from_secs(25));
@@ -612,6 +616,8 @@ fn sigterm_stops_the_programs_whole_process_group() {
     let line = read_until(&mut out, "bg ");
     let bg: u32 = line.trim().strip_prefix("bg ").unwrap().parse().unwrap();
     assert!(is_running(bg));
+    // Let the foreground `sleep` start (see the SIGINT test).
+    std::thread::sleep(Duration::from_millis(300));
     kill(child.0.id(), libc::SIGTERM);
     let status = wait_for(&mut child.0, Duration::from_secs(20));
     assert!(
@@ -819,6 +825,9 @@ fn on_a_terminal_ctrl_c_and_input_reach_the_program() {
     keyboard.write_all(b"yes\n").unwrap();
     screen_until(&rx, &mut seen, "got yes");
     // Ctrl-C: the terminal sends SIGINT to its foreground process group.
+    // Press Ctrl-C once `sleep` runs, as a person would: a SIGINT that lands
+    // in the instant between `echo` and `sleep` is deferred by dash itself.
+    std::thread::sleep(Duration::from_millis(300));
     keyboard.write_all(b"\x03").unwrap();
     let status = wait_for(&mut child.0, Duration::from_secs(20));
     assert!(

@@ -375,8 +375,10 @@ pub fn python_env(program: &str) -> Option<PythonEnv> {
         let version = lines.next()?.trim().to_string();
         (!exe.is_empty()).then_some((exe, version))
     })?;
+    // `SLIPWAY_PIP_FREEZE=0` skips the package list (slow in large environments).
+    let freeze_wanted = std::env::var("SLIPWAY_PIP_FREEZE").map_or(true, |v| v != "0");
     Some(PythonEnv {
-        freeze: pip_freeze(&executable),
+        freeze: freeze_wanted.then(|| pip_freeze(&executable)).flatten(),
         executable,
         version,
     })

@@ -39,7 +39,8 @@ Recorded on the run:
              slipway.signal / slipway.error when it applies
   artifacts  logs/stdout.txt, logs/stderr.txt (colour codes removed),
              environment/env.json (slipway, OS, host, Python version; no environment variables),
-             environment/pip-freeze.txt (when a Python with pip or uv is found)
+             environment/pip-freeze.txt (when a Python with pip or uv is found;
+             SLIPWAY_PIP_FREEZE=0 skips it)
 
 Status and exit code:
   exit 0 -> FINISHED; other exit codes -> FAILED; Ctrl-C, SIGTERM, SIGHUP -> KILLED.
@@ -577,10 +578,12 @@ mod unix {
 
         // 5. Upload, tag, end. Asked to stop again: skip the uploads.
         let verdict = process::verdict(ended, interrupted.is_some());
+        // A user who pressed Ctrl-C should not wait for a slow `pip freeze`.
+        let env_wait = Duration::from_secs(if interrupted.is_some() { 3 } else { 150 });
         let uploads = async {
             run.upload_file(&out_path, "logs").await;
             run.upload_file(&err_path, "logs").await;
-            let env = tokio::time::timeout(Duration::from_secs(150), env_rx)
+            let env = tokio::time::timeout(env_wait, env_rx)
                 .await
                 .ok()
                 .and_then(Result::ok);
