@@ -475,26 +475,3 @@ fn pinned_output_digest() {
 }
 
 const PINNED_DIGEST: u64 = 0xd71d_0308_c028_8d50;
-
-/// Throughput, printed and not asserted:
-/// `cargo test --release -p slipway-data --test churn throughput -- --ignored --nocapture`
-#[test]
-#[ignore = "a measurement: run by hand in release mode"]
-fn throughput() {
-    let started = std::time::Instant::now();
-    let ds = gen(config(100_000, 180, 42, 0.0));
-    let generated = started.elapsed().as_secs_f64();
-    let dir = tempfile::tempdir().unwrap();
-    let started = std::time::Instant::now();
-    let written = write_tables(dir.path(), &ds.tables(), Format::Parquet, &|_| {}).unwrap();
-    let wrote = started.elapsed().as_secs_f64();
-    let bytes: u64 = written.iter().map(|w| w.bytes).sum();
-    let events = ds.event_count() as f64;
-    println!(
-        "100k customers x 180 days: {events} events generated in {generated:.2}s ({:.1} M events/s), \
-         Parquet ({:.1} MiB) written in {wrote:.2}s ({:.1} M events/s end to end)",
-        events / generated / 1e6,
-        bytes as f64 / 1048576.0,
-        events / (generated + wrote) / 1e6
-    );
-}
