@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use slipway_core::{Error, ErrorCode, Result};
 use slipway_protocol::*;
-use slipway_tracking::store::{NewExperiment, NewLoggedModel, NewRun, RunUpdate, TrackingStore};
+use slipway_tracking::store::{
+    NewExperiment, NewLoggedModel, NewRun, RunUpdate, TagUpdate, TrackingStore,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -838,6 +840,20 @@ impl TrackingStore for SqliteStore {
             insert_metrics(conn, &id, &metrics)?;
             upsert_tags(conn, &id, &tags)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn update_run_tag(&self, run_id: &str, key: &str, update: TagUpdate) -> Result<()> {
+        let (id, key) = (run_id.to_string(), key.to_string());
+        self.write(move |conn| {
+            require_active_run(conn, &id)?;
+            let current: Option<String> = conn
+                .prepare_cached("SELECT value FROM tags WHERE run_uuid = ?1 AND key = ?2")
+                .and_then(|mut s| s.query_row(params![id, key], |r| r.get(0)).optional())
+                .map_err(db_err)?;
+            let value = update(current.as_deref())?;
+            upsert_tags(conn, &id, &[Tag::new(key, value)])
         })
         .await
     }

@@ -269,21 +269,20 @@ impl Tracking {
                 "Malformed model info. 'model_json' must be a JSON object.",
             ));
         }
-        // Read-modify-write of one tag; a lost update here only drops history, never data.
-        let run = self.store.get_run(run_id).await?;
-        let mut history: Vec<serde_json::Value> = run
-            .tag(LOGGED_MODELS_TAG)
-            .and_then(|t| serde_json::from_str(t).ok())
-            .unwrap_or_default();
-        history.push(model);
-        let value = serde_json::to_string(&history).map_err(|e| Error::internal(e.to_string()))?;
+        // Appended in the store's transaction: concurrent log_model calls on one
+        // run each keep their entry.
+        let append = move |current: Option<&str>| -> Result<String> {
+            let mut history: Vec<serde_json::Value> = current
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or_default();
+            history.push(model);
+            let value =
+                serde_json::to_string(&history).map_err(|e| Error::internal(e.to_string()))?;
+            v::run_tag(&Tag::new(LOGGED_MODELS_TAG, value.clone()))?;
+            Ok(value)
+        };
         self.store
-            .log_batch(
-                run_id,
-                vec![],
-                vec![],
-                vec![Tag::new(LOGGED_MODELS_TAG, value)],
-            )
+            .update_run_tag(run_id, LOGGED_MODELS_TAG, Box::new(append))
             .await
     }
 

@@ -14,6 +14,9 @@ use slipway_protocol::{
 };
 use std::sync::Arc;
 
+/// Computes a tag's new value from its current one (see [`TrackingStore::update_run_tag`]).
+pub type TagUpdate = Box<dyn FnOnce(Option<&str>) -> Result<String> + Send>;
+
 #[derive(Debug, Clone, Default)]
 pub struct NewExperiment {
     pub name: String,
@@ -85,6 +88,9 @@ pub trait TrackingStore: Send + Sync + 'static {
         tags: Vec<Tag>,
     ) -> Result<()>;
     async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()>;
+    /// Sets tag `key` to `update(current value)` atomically (no lost update
+    /// between concurrent callers); the run must be active.
+    async fn update_run_tag(&self, run_id: &str, key: &str, update: TagUpdate) -> Result<()>;
     async fn log_inputs(
         &self,
         run_id: &str,

@@ -426,3 +426,37 @@ async fn search_snapshots_never_hide_a_write() {
         2
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_tag_updates_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(store(&dir));
+    let id = new_run(&s, "0").await.info.run_id;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (s, id) = (s.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            let append = move |cur: Option<&str>| -> slipway_core::Result<String> {
+                Ok(match cur {
+                    Some(c) => format!("{c},{i}"),
+                    None => i.to_string(),
+                })
+            };
+            s.update_run_tag(&id, "history", Box::new(append))
+                .await
+                .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let run = s.get_run(&id).await.unwrap();
+    let mut got: Vec<u32> = run
+        .tag("history")
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, (0..20).collect::<Vec<_>>());
+}
