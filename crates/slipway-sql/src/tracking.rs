@@ -762,7 +762,30 @@ impl TrackingStore for SqliteStore {
             })
             .map_err(db_err)?;
             upsert_tags(conn, &run.run_id, &run.tags)?;
-            load_run(conn, &run.run_id)
+            // A new run holds exactly what was just written: build it rather
+            // than read it back (tags as stored: last value per key, by key).
+            let tags: std::collections::BTreeMap<String, String> =
+                run.tags.into_iter().map(|t| (t.key, t.value)).collect();
+            let run_name = tags.get(RUN_NAME_TAG).cloned().unwrap_or(run.run_name);
+            Ok(Run {
+                info: RunInfo {
+                    run_uuid: run.run_id.clone(),
+                    run_id: run.run_id,
+                    run_name,
+                    experiment_id: exp_num.to_string(),
+                    user_id: run.user_id,
+                    status: RunStatus::Running,
+                    start_time: Some(run.start_time),
+                    end_time: None,
+                    artifact_uri,
+                    lifecycle_stage: LifecycleStage::Active,
+                },
+                data: RunData {
+                    tags: tags.into_iter().map(|(k, v)| Tag::new(k, v)).collect(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
         })
         .await
     }

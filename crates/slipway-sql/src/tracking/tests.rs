@@ -460,3 +460,29 @@ async fn concurrent_tag_updates_lose_nothing() {
     got.sort_unstable();
     assert_eq!(got, (0..20).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn a_created_run_reads_back_as_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let created = s
+        .create_run(NewRun {
+            run_id: slipway_core::ids::new_run_id(),
+            experiment_id: "0".into(),
+            user_id: "u".into(),
+            run_name: "r".into(),
+            start_time: 7,
+            tags: vec![
+                Tag::new("z", "1"),
+                Tag::new("mlflow.runName", "named"),
+                Tag::new("a", "old"),
+                Tag::new("a", "new"),
+            ],
+        })
+        .await
+        .unwrap();
+    let read = s.get_run(&created.info.run_id).await.unwrap();
+    assert_eq!(created, read);
+    assert_eq!(read.info.run_name, "named");
+    assert_eq!(read.tag("a"), Some("new"));
+}
