@@ -35,7 +35,7 @@ pub enum TrainError {
     LabelCount { labels: usize, n_rows: usize },
     #[error("label {value} at row {row} is not 0 or 1 (binary classification)")]
     NonBinaryLabel { row: usize, value: f64 },
-    #[error("label {value} at row {row} is not a finite number")]
+    #[error("label {value} at row {row} is not a finite number within f32 range")]
     NonFiniteLabel { row: usize, value: f64 },
     #[error(
         "feature value {value} at row {row}, feature {feature} is infinite or beyond f32 range"
@@ -257,7 +257,7 @@ impl<'a> GbmTrainer<'a> {
             });
         }
         for (row, &value) in labels.iter().enumerate() {
-            if !value.is_finite() {
+            if !(value as f32).is_finite() {
                 return Err(TrainError::NonFiniteLabel { row, value });
             }
             if self.params.task == Task::Binary && value != 0.0 && value != 1.0 {

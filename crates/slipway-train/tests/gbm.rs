@@ -295,6 +295,21 @@ fn invalid_inputs_are_errors() {
         GbmTrainer::new(GbmParams::default()).train(train.matrix(), &y[..10]),
         Err(TrainError::LabelCount { .. })
     ));
+    let mut y = train.y.clone();
+    y[7] = 1e300;
+    let regression = GbmParams {
+        task: Task::Regression,
+        ..GbmParams::default()
+    };
+    assert_eq!(
+        GbmTrainer::new(regression)
+            .train(train.matrix(), &y)
+            .unwrap_err(),
+        TrainError::NonFiniteLabel {
+            row: 7,
+            value: 1e300
+        }
+    );
     let bad = GbmParams {
         max_depth: 0,
         ..GbmParams::default()
