@@ -228,6 +228,9 @@ system_deps() {
     if [[ $DO_RUST -eq 1 || $DO_E2E -eq 1 ]]; then
         command -v cargo >/dev/null || missing+=("cargo (install Rust with rustup)")
         command -v cc >/dev/null || { missing_pkgs+=(build-essential); missing+=(cc); }
+        # `slipway run` tests drive a git repository and log through curl.
+        command -v git >/dev/null || { missing_pkgs+=(git); missing+=(git); }
+        command -v curl >/dev/null || { missing_pkgs+=(curl); missing+=(curl); }
     fi
     if [[ $DO_E2E -eq 1 ]]; then
         if ! command -v "$PYTHON" >/dev/null; then
