@@ -71,6 +71,21 @@ fn page_of_indices(
 }
 
 /// Moves the items of an index page out of `items`.
+/// The shared search pipeline over borrowed items: check the token, keep the
+/// matches, order them, cut the page (as indices into `items`).
+fn select_page<T>(
+    items: &[T],
+    matches: impl Fn(&T) -> bool,
+    sort: impl FnOnce(&mut Vec<usize>),
+    max_results: usize,
+    page_token: Option<&str>,
+) -> Result<Page<usize>> {
+    decode_page_token(page_token)?;
+    let mut hits: Vec<usize> = (0..items.len()).filter(|&i| matches(&items[i])).collect();
+    sort(&mut hits);
+    page_of_indices(hits, max_results, page_token)
+}
+
 fn take_page<T>(items: Vec<T>, page: Page<usize>) -> Page<T> {
     let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
     Page {
@@ -121,12 +136,13 @@ impl RunSearch {
         max_results: usize,
         page_token: Option<&str>,
     ) -> Result<Page<usize>> {
-        decode_page_token(page_token)?;
-        let mut hits: Vec<usize> = (0..runs.len())
-            .filter(|&i| self.query.matches(&runs[i]))
-            .collect();
-        self.query.sort_indices(runs, &mut hits);
-        page_of_indices(hits, max_results, page_token)
+        select_page(
+            runs,
+            |x| self.query.matches(x),
+            |hits| self.query.sort_indices(runs, hits),
+            max_results,
+            page_token,
+        )
     }
 }
 
@@ -164,12 +180,13 @@ impl ExperimentSearch {
         max_results: usize,
         page_token: Option<&str>,
     ) -> Result<Page<usize>> {
-        decode_page_token(page_token)?;
-        let mut hits: Vec<usize> = (0..exps.len())
-            .filter(|&i| self.query.matches(&exps[i]))
-            .collect();
-        self.query.sort_indices(exps, &mut hits);
-        page_of_indices(hits, max_results, page_token)
+        select_page(
+            exps,
+            |x| self.query.matches(x),
+            |hits| self.query.sort_indices(exps, hits),
+            max_results,
+            page_token,
+        )
     }
 }
 
@@ -211,12 +228,13 @@ impl LoggedModelSearch {
         max_results: usize,
         page_token: Option<&str>,
     ) -> Result<Page<usize>> {
-        decode_page_token(page_token)?;
-        let mut hits: Vec<usize> = (0..models.len())
-            .filter(|&i| self.query.matches(&models[i]))
-            .collect();
-        self.query.sort_indices(models, &mut hits);
-        page_of_indices(hits, max_results, page_token)
+        select_page(
+            models,
+            |x| self.query.matches(x),
+            |hits| self.query.sort_indices(models, hits),
+            max_results,
+            page_token,
+        )
     }
 }
 
@@ -275,12 +293,13 @@ impl RegisteredModelSearch {
             i64::try_from(max_results).unwrap_or(i64::MAX),
             Self::MAX_RESULTS,
         )?;
-        decode_page_token(page_token)?;
-        let mut hits: Vec<usize> = (0..models.len())
-            .filter(|&i| self.query.matches(&models[i]))
-            .collect();
-        self.query.sort_indices(models, &mut hits);
-        page_of_indices(hits, max_results, page_token)
+        select_page(
+            models,
+            |x| self.query.matches(x),
+            |hits| self.query.sort_indices(models, hits),
+            max_results,
+            page_token,
+        )
     }
 }
 
