@@ -6,9 +6,8 @@
 //! artifact root) or through tracking entities it owns (`runs:/`,
 //! `models:/m-…`); remote object-store URIs are recorded but never read.
 
+use slipway_core::stored_uri::{check_object_store, REMOTE_SCHEMES};
 use slipway_core::{Error, Result};
-
-const REMOTE_SCHEMES: [&str; 7] = ["s3", "gs", "wasbs", "abfss", "oss", "hdfs", "dbfs"];
 
 /// Returns the source unchanged if acceptable.
 pub fn validate_source(source: &str) -> Result<&str> {
@@ -23,26 +22,11 @@ pub fn validate_source(source: &str) -> Result<&str> {
             "Missing value for required parameter 'source'. See the API docs for more information about request parameters.",
         ));
     }
-    if source.contains('\0') || source.contains('\\') {
-        return refuse("NUL bytes and backslashes are not allowed");
-    }
-    if source.contains('#') || source.contains('?') {
-        return refuse("URI fragments and query strings are not allowed");
-    }
-    let lowered = source.to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c", "%00", "%25"]
-        .iter()
-        .any(|p| lowered.contains(p))
-    {
-        return refuse("percent-encoded path characters are not allowed");
-    }
-    let Some((scheme, rest)) = source.split_once(':') else {
-        return refuse("local file system paths are not allowed");
+    let (scheme, rest) = match slipway_core::stored_uri::split(source) {
+        Ok(parts) => parts,
+        Err(why) => return refuse(why),
     };
-    if rest.split('/').any(|seg| seg == ".." || seg == ".") {
-        return refuse("'.' and '..' path segments are not allowed");
-    }
-    match scheme.to_ascii_lowercase().as_str() {
+    match scheme.as_str() {
         "runs" | "models" | "mlflow-artifacts" => {
             if rest.trim_start_matches('/').is_empty() {
                 return refuse("the path is empty");
@@ -50,8 +34,8 @@ pub fn validate_source(source: &str) -> Result<&str> {
             Ok(source)
         }
         s if REMOTE_SCHEMES.contains(&s) => {
-            if !rest.starts_with("//") || rest.len() <= 2 {
-                return refuse("an object store URI needs a bucket: scheme://bucket/path");
+            if let Err(why) = check_object_store(rest) {
+                return refuse(why);
             }
             Ok(source)
         }

@@ -438,28 +438,10 @@ pub fn validate_artifact_location(loc: &str) -> Result<String> {
             "Invalid artifact_location '{loc}': {why}. Use an 'mlflow-artifacts:/<path>' URI (served by this server) or a remote object store URI (s3://, gs://, wasbs://)."
         )))
     };
-    if loc.contains('\0') || loc.contains('\\') {
-        return refuse("it contains a NUL byte or a backslash");
-    }
-    if loc.contains('#') || loc.contains('?') {
-        return refuse("URI fragments and query strings are not allowed");
-    }
-    let lowered = loc.to_ascii_lowercase();
-    if lowered.contains("%2e")
-        || lowered.contains("%2f")
-        || lowered.contains("%5c")
-        || lowered.contains("%00")
-        || lowered.contains("%25")
-    {
-        return refuse("percent-encoded path characters are not allowed");
-    }
-    let Some((scheme, rest)) = loc.split_once(':') else {
-        return refuse("local file system paths are not allowed on a tracking server");
+    let (scheme, rest) = match slipway_core::stored_uri::split(loc) {
+        Ok(parts) => parts,
+        Err(why) => return refuse(why),
     };
-    let scheme = scheme.to_ascii_lowercase();
-    if rest.split('/').any(|seg| seg == "..") {
-        return refuse("'..' path segments are not allowed");
-    }
     match scheme.as_str() {
         "mlflow-artifacts" => {
             if rest.starts_with("//") {
@@ -469,14 +451,11 @@ pub fn validate_artifact_location(loc: &str) -> Result<String> {
             if path.is_empty() {
                 return refuse("the path after 'mlflow-artifacts:/' is empty");
             }
-            if path.split('/').any(|s| s == ".") {
-                return refuse("'.' path segments are not allowed");
-            }
             Ok(format!("mlflow-artifacts:/{}", path.trim_end_matches('/')))
         }
-        "s3" | "gs" | "wasbs" | "abfss" | "oss" | "hdfs" | "dbfs" => {
-            if !rest.starts_with("//") || rest.len() <= 2 {
-                return refuse("an object store URI needs a bucket: scheme://bucket/path");
+        s if slipway_core::stored_uri::REMOTE_SCHEMES.contains(&s) => {
+            if let Err(why) = slipway_core::stored_uri::check_object_store(rest) {
+                return refuse(why);
             }
             Ok(loc.to_string())
         }
