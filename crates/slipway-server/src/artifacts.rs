@@ -25,7 +25,7 @@ use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use slipway_artifacts::{ArtifactFile, SafePath};
 use slipway_core::Error;
-use slipway_protocol::{FileInfo, ListArtifacts};
+use slipway_protocol::{pick_run_id, FileInfo, ListArtifacts};
 use std::time::UNIX_EPOCH;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
@@ -193,14 +193,6 @@ fn proxied_root(artifact_uri: &str) -> Result<SafePath, ApiError> {
 /// An optional run-relative path from a query string (`""` is the run root).
 fn run_relative(path: Option<&str>) -> Result<SafePath, ApiError> {
     Ok(SafePath::parse(path.unwrap_or(""))?)
-}
-
-fn pick_run_id<'a>(run_id: &'a str, run_uuid: &'a str) -> &'a str {
-    if run_id.is_empty() {
-        run_uuid
-    } else {
-        run_id
-    }
 }
 
 async fn list_run_artifacts(
