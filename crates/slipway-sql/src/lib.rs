@@ -93,3 +93,8 @@ impl SqliteStore {
 pub(crate) fn db_err(e: rusqlite::Error) -> Error {
     Error::internal(format!("database error: {e}"))
 }
+
+/// A UNIQUE or PRIMARY KEY constraint refused the write (a name already taken).
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}

@@ -1,6 +1,6 @@
 //! `RegistryStore` for SQLite.
 
-use crate::{db_err, SqliteStore};
+use crate::{db_err, is_unique_violation, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use slipway_core::{Error, Result};
@@ -17,10 +17,6 @@ fn no_version(name: &str, version: i64) -> Error {
     Error::not_found(format!(
         "Model Version (name={name}, version={version}) not found"
     ))
-}
-
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
 const VERSION_COLUMNS: &str =

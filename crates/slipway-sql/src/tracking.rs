@@ -1,6 +1,6 @@
 //! `TrackingStore` for SQLite.
 
-use crate::{db_err, SqliteStore};
+use crate::{db_err, is_unique_violation, SqliteStore};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use slipway_core::{Error, ErrorCode, Result};
@@ -541,10 +541,6 @@ fn stages(view: ViewType) -> &'static str {
         ViewType::DeletedOnly => "('deleted')",
         ViewType::All => "('active', 'deleted')",
     }
-}
-
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
 #[async_trait]
