@@ -85,6 +85,10 @@ pub struct Writer {
     max_group: usize,
     /// Committed transactions so far: a cheap "has anything changed?" for caches.
     commits: AtomicU64,
+    /// Commits by other processes (`slipway train` on the embedded store
+    /// while `slipway server` runs), seen through SQLite's `data_version`.
+    external: AtomicU64,
+    last_data_version: AtomicU64,
 }
 
 impl Writer {
@@ -94,12 +98,32 @@ impl Writer {
             queue: Mutex::new(VecDeque::new()),
             max_group: max_group.max(1),
             commits: AtomicU64::new(0),
+            external: AtomicU64::new(0),
+            last_data_version: AtomicU64::new(0),
         }
     }
 
     /// Increases with every commit (read it before reading data to tag a cache entry).
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Acquire)
+    }
+
+    /// A cache tag that changes whenever the database does, by our commits
+    /// or another connection's; `None` while a write holds the connection.
+    /// Both counters only grow, so their sum identifies a state.
+    pub fn version(&self) -> Option<u64> {
+        let conn = self.conn.try_lock().ok()?;
+        let data_version: i64 = conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .ok()?;
+        let data_version = data_version as u64;
+        if self.last_data_version.swap(data_version, Ordering::AcqRel) != data_version {
+            self.external.fetch_add(1, Ordering::AcqRel);
+        }
+        Some(
+            self.commits()
+                .wrapping_add(self.external.load(Ordering::Acquire)),
+        )
     }
 
     pub async fn submit<T, F>(&self, f: F) -> Result<T>

@@ -1027,10 +1027,11 @@ impl TrackingStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Arc::new(Vec::new()));
         }
-        // Tag the snapshot with the commit count seen *before* reading: a
+        // Tag the snapshot with the store version seen *before* reading: a
         // write that lands during the read makes the entry stale, never wrong.
-        let version = self.writer.commits();
-        if let Some(hit) = self.search_cache.get(&ids, view, version) {
+        // No version (a write in progress): read fresh and cache nothing.
+        let version = self.writer.version();
+        if let Some(hit) = version.and_then(|v| self.search_cache.get(&ids, view, v)) {
             return Ok(hit);
         }
         let key = ids.clone();
@@ -1107,7 +1108,9 @@ impl TrackingStore for SqliteStore {
         })
         .await?;
         let runs = Arc::new(runs);
-        self.search_cache.put(key, view, version, runs.clone());
+        if let Some(version) = version {
+            self.search_cache.put(key, view, version, runs.clone());
+        }
         Ok(runs)
     }
 

@@ -427,6 +427,27 @@ async fn search_snapshots_never_hide_a_write() {
     );
 }
 
+/// `slipway train` on the embedded store writes from another process while
+/// `slipway server` runs: the server's search snapshots must see it.
+#[tokio::test]
+async fn search_snapshots_see_other_processes_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = store(&dir);
+    let other = store(&dir);
+    new_run(&server, "0").await;
+    async fn search(s: &SqliteStore) -> usize {
+        let exp = ["0".to_string()];
+        s.runs_for_search(&exp, ViewType::ActiveOnly)
+            .await
+            .unwrap()
+            .len()
+    }
+    assert_eq!(search(&server).await, 1);
+    assert_eq!(search(&server).await, 1);
+    new_run(&other, "0").await;
+    assert_eq!(search(&server).await, 2, "a write by another connection");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_tag_updates_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
