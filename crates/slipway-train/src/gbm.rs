@@ -9,20 +9,49 @@
 
 use std::ops::ControlFlow;
 
+use hessboost::data::FeatureType;
 use hessboost::model::{BoostedModel, ImportanceType, Iterations, ModelFormat};
 use hessboost::prelude::{DMatrix, Objective, RegLoss, Trainer, TrainingParams, TreeMethod};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::model::FeatureKind;
+
 /// Why training, prediction or (de)serialization failed.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum TrainError {
-    /// A parameter set could not be read (an unknown key, a wrong type).
-    #[error("invalid GBM parameters: {0}")]
+    /// A parameter set could not be read (an unknown key, a wrong type); the
+    /// message names the key.
+    #[error("invalid parameters: {0}")]
     Params(String),
     /// A parameter value the engine refuses.
-    #[error("invalid GBM parameter value: {0}")]
+    #[error("invalid parameter value: {0}")]
     ParamValue(String),
+    /// A parameter value out of its range, checked before any data is read.
+    #[error("invalid parameter `{key}`: {message}")]
+    Param { key: String, message: String },
+    #[error("{kinds} feature kinds for {n_cols} feature columns")]
+    FeatureKinds { kinds: usize, n_cols: usize },
+    /// Category codes are stored in `f32` by the engine, exact up to 2^24.
+    #[error(
+        "categorical feature {feature} has cardinality {cardinality}, above the limit of 16777216"
+    )]
+    Cardinality { feature: usize, cardinality: usize },
+    /// A training value of a categorical feature that is not one of its codes
+    /// `0..cardinality` (NaN is allowed: missing).
+    #[error("value {value} at row {row}, categorical feature {feature} is not a code in 0..{cardinality}")]
+    CategoryCode {
+        row: usize,
+        feature: usize,
+        value: f64,
+        cardinality: usize,
+    },
+    #[error("unknown model type `{name}`; valid types: {valid}")]
+    UnknownModelType { name: String, valid: String },
+    /// Bytes that are not a saved Slipway model (truncated, corrupt, or
+    /// another format).
+    #[error("not a valid Slipway model: {0}")]
+    ModelBytes(String),
     #[error("feature matrix has {values} values, which is not {n_rows} rows of {n_cols} features")]
     Shape {
         values: usize,
@@ -54,7 +83,7 @@ pub enum TrainError {
     Engine(String),
 }
 
-fn engine(e: hessboost::prelude::HessboostError) -> TrainError {
+pub(crate) fn engine(e: hessboost::prelude::HessboostError) -> TrainError {
     TrainError::Engine(e.to_string())
 }
 
@@ -75,7 +104,9 @@ pub enum Task {
 #[serde(default, deny_unknown_fields)]
 pub struct GbmParams {
     pub task: Task,
-    /// Boosting rounds (trees per output).
+    /// Boosting rounds (trees per output). `n_estimators` is scikit-learn's
+    /// name for it.
+    #[serde(alias = "n_estimators")]
     pub num_rounds: usize,
     pub max_depth: usize,
     #[serde(alias = "eta")]
@@ -122,7 +153,26 @@ impl GbmParams {
         serde_json::from_str(json).map_err(|e| TrainError::Params(e.to_string()))
     }
 
-    fn engine_params(&self) -> Result<TrainingParams, TrainError> {
+    /// Range checks with the user's key names, so a bad config fails before
+    /// any data is read (the engine checks again when it builds its params).
+    pub(crate) fn check(&self) -> Result<(), TrainError> {
+        check_min("num_rounds", self.num_rounds as f64, 1.0)?;
+        check_min("max_depth", self.max_depth as f64, 1.0)?;
+        check_min("max_bin", self.max_bin as f64, 2.0)?;
+        check_positive("learning_rate", self.learning_rate)?;
+        check_min("min_child_weight", self.min_child_weight, 0.0)?;
+        check_min("lambda", self.lambda, 0.0)?;
+        check_min("gamma", self.gamma, 0.0)?;
+        check_fraction("subsample", self.subsample)?;
+        check_fraction("colsample_bytree", self.colsample_bytree)?;
+        check_fraction("colsample_bynode", self.colsample_bynode)?;
+        if self.threads == Some(0) {
+            return Err(param_error("threads", "must be at least 1"));
+        }
+        self.engine_params().map(|_| ())
+    }
+
+    pub(crate) fn engine_params(&self) -> Result<TrainingParams, TrainError> {
         let objective = match self.task {
             Task::Binary => Objective::BinaryLogistic(RegLoss::default()),
             Task::Regression => Objective::SquaredError(RegLoss::default()),
@@ -147,6 +197,83 @@ impl GbmParams {
             .build()
             .map_err(|e| TrainError::ParamValue(e.to_string()))
     }
+}
+
+pub(crate) fn param_error(key: &str, message: impl Into<String>) -> TrainError {
+    TrainError::Param {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn check_min(key: &str, value: f64, min: f64) -> Result<(), TrainError> {
+    if value.is_finite() && value >= min {
+        Ok(())
+    } else {
+        Err(param_error(
+            key,
+            format!("must be at least {min}, got {value}"),
+        ))
+    }
+}
+
+pub(crate) fn check_positive(key: &str, value: f64) -> Result<(), TrainError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(param_error(key, format!("must be above 0, got {value}")))
+    }
+}
+
+pub(crate) fn check_fraction(key: &str, value: f64) -> Result<(), TrainError> {
+    if value > 0.0 && value <= 1.0 {
+        Ok(())
+    } else {
+        Err(param_error(key, format!("must be in (0, 1], got {value}")))
+    }
+}
+
+/// Checks feature kinds against a matrix and the training values of its
+/// categorical columns: every value NaN or a code in `0..cardinality`.
+pub(crate) fn check_kinds(features: Matrix<'_>, kinds: &[FeatureKind]) -> Result<(), TrainError> {
+    if kinds.len() != features.n_cols {
+        return Err(TrainError::FeatureKinds {
+            kinds: kinds.len(),
+            n_cols: features.n_cols,
+        });
+    }
+    for (feature, kind) in kinds.iter().enumerate() {
+        let FeatureKind::Categorical { cardinality } = *kind else {
+            continue;
+        };
+        if cardinality > MAX_CARDINALITY {
+            return Err(TrainError::Cardinality {
+                feature,
+                cardinality,
+            });
+        }
+        for row in 0..features.n_rows {
+            let value = features.values[row * features.n_cols + feature];
+            if !value.is_nan() && category_code(value, cardinality).is_none() {
+                return Err(TrainError::CategoryCode {
+                    row,
+                    feature,
+                    value,
+                    cardinality,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Largest cardinality: codes must be exact in the engine's `f32`.
+pub(crate) const MAX_CARDINALITY: usize = 1 << 24;
+
+/// `value` as a category code, `None` when it is not one of `0..cardinality`.
+#[inline]
+pub(crate) fn category_code(value: f64, cardinality: usize) -> Option<usize> {
+    (value >= 0.0 && value < cardinality as f64 && value.fract() == 0.0).then_some(value as usize)
 }
 
 /// A dense row-major feature matrix borrowed from the caller; NaN is missing.
@@ -185,6 +312,31 @@ impl<'a> Matrix<'a> {
         self.n_cols
     }
 
+    /// The values, row after row.
+    pub fn values(&self) -> &'a [f64] {
+        self.values
+    }
+
+    /// The values as the engine reads them: `f32`, and for a categorical
+    /// feature any value that is not one of its codes (an unseen category)
+    /// becomes NaN, missing.
+    pub(crate) fn to_engine(self, kinds: &[FeatureKind]) -> Result<Vec<f32>, TrainError> {
+        let mut x = self.to_f32()?;
+        if kinds.iter().all(|k| *k == FeatureKind::Numeric) {
+            return Ok(x);
+        }
+        for row in x.chunks_exact_mut(self.n_cols) {
+            for (value, kind) in row.iter_mut().zip(kinds) {
+                if let FeatureKind::Categorical { cardinality } = *kind {
+                    if category_code(f64::from(*value), cardinality).is_none() {
+                        *value = f32::NAN;
+                    }
+                }
+            }
+        }
+        Ok(x)
+    }
+
     /// The values as `f32`, NaN kept as missing.
     fn to_f32(self) -> Result<Vec<f32>, TrainError> {
         self.values
@@ -220,6 +372,7 @@ type RoundHook<'a> = Box<dyn FnMut(RoundProgress) -> ControlFlow<()> + Send + 'a
 /// Trains one GBM with [`GbmParams`].
 pub struct GbmTrainer<'a> {
     params: GbmParams,
+    kinds: Option<Vec<FeatureKind>>,
     on_round: Option<RoundHook<'a>>,
 }
 
@@ -227,8 +380,19 @@ impl<'a> GbmTrainer<'a> {
     pub fn new(params: GbmParams) -> Self {
         GbmTrainer {
             params,
+            kinds: None,
             on_round: None,
         }
+    }
+
+    /// The kind of each feature column: categorical columns become the
+    /// engine's native categorical features (set splits on codes, so a
+    /// non-monotone effect needs no one-hot). Without it every column is
+    /// numeric.
+    #[must_use]
+    pub fn feature_kinds(mut self, kinds: &[FeatureKind]) -> Self {
+        self.kinds = Some(kinds.to_vec());
+        self
     }
 
     pub fn params(&self) -> &GbmParams {
@@ -250,42 +414,87 @@ impl<'a> GbmTrainer<'a> {
     /// Train on `features` with one label per row: 0/1 for
     /// [`Task::Binary`], any finite value for [`Task::Regression`].
     pub fn train(self, features: Matrix<'_>, labels: &[f64]) -> Result<GbmModel, TrainError> {
-        if labels.len() != features.n_rows {
-            return Err(TrainError::LabelCount {
-                labels: labels.len(),
-                n_rows: features.n_rows,
-            });
-        }
-        for (row, &value) in labels.iter().enumerate() {
-            if !(value as f32).is_finite() {
-                return Err(TrainError::NonFiniteLabel { row, value });
-            }
-            if self.params.task == Task::Binary && value != 0.0 && value != 1.0 {
-                return Err(TrainError::NonBinaryLabel { row, value });
-            }
-        }
         let engine_params = self.params.engine_params()?;
-        let x = features.to_f32()?;
-        let y: Vec<f32> = labels.iter().map(|&v| v as f32).collect();
-        let dtrain = DMatrix::from_dense(&x, features.n_rows, features.n_cols)
-            .and_then(|m| m.with_labels(&y))
-            .map_err(engine)?;
         let total = self.params.num_rounds;
-        let mut trainer = Trainer::new(&engine_params, &dtrain, total);
-        if let Some(mut hook) = self.on_round {
-            trainer = trainer.on_round(move |round| {
-                hook(RoundProgress {
-                    completed: round.iteration() + 1,
-                    total,
-                })
-            });
-        }
-        let result = trainer.train().map_err(engine)?;
-        Ok(GbmModel {
-            inner: result.model,
-            task: self.params.task,
-        })
+        let hook = self.on_round.map(|mut hook| {
+            Box::new(move |completed| hook(RoundProgress { completed, total }))
+                as Box<dyn FnMut(usize) -> ControlFlow<()> + Send + 'a>
+        });
+        fit(
+            &engine_params,
+            total,
+            self.params.task,
+            features,
+            self.kinds.as_deref(),
+            labels,
+            hook,
+        )
     }
+}
+
+/// Checks the labels for `task`: 0/1 for binary, finite `f32` values for
+/// regression.
+pub(crate) fn check_labels(task: Task, labels: &[f64], n_rows: usize) -> Result<(), TrainError> {
+    if labels.len() != n_rows {
+        return Err(TrainError::LabelCount {
+            labels: labels.len(),
+            n_rows,
+        });
+    }
+    for (row, &value) in labels.iter().enumerate() {
+        if !(value as f32).is_finite() {
+            return Err(TrainError::NonFiniteLabel { row, value });
+        }
+        if task == Task::Binary && value != 0.0 && value != 1.0 {
+            return Err(TrainError::NonBinaryLabel { row, value });
+        }
+    }
+    Ok(())
+}
+
+/// One engine fit of `rounds` rounds, shared by the GBM and the random
+/// forest (which is one round of many parallel trees). `hook` gets the
+/// rounds completed after each round.
+pub(crate) fn fit<'a>(
+    engine_params: &TrainingParams,
+    rounds: usize,
+    task: Task,
+    features: Matrix<'_>,
+    kinds: Option<&[FeatureKind]>,
+    labels: &[f64],
+    hook: Option<Box<dyn FnMut(usize) -> ControlFlow<()> + Send + 'a>>,
+) -> Result<GbmModel, TrainError> {
+    check_labels(task, labels, features.n_rows)?;
+    let x = match kinds {
+        Some(kinds) => {
+            check_kinds(features, kinds)?;
+            features.to_engine(kinds)?
+        }
+        None => features.to_f32()?,
+    };
+    let y: Vec<f32> = labels.iter().map(|&v| v as f32).collect();
+    let mut dtrain = DMatrix::from_dense(&x, features.n_rows, features.n_cols)
+        .and_then(|m| m.with_labels(&y))
+        .map_err(engine)?;
+    if let Some(kinds) = kinds.filter(|k| k.iter().any(|k| *k != FeatureKind::Numeric)) {
+        let types: Vec<FeatureType> = kinds
+            .iter()
+            .map(|k| match k {
+                FeatureKind::Numeric => FeatureType::Numerical,
+                FeatureKind::Categorical { .. } => FeatureType::Categorical,
+            })
+            .collect();
+        dtrain = dtrain.with_feature_types(&types).map_err(engine)?;
+    }
+    let mut trainer = Trainer::new(engine_params, &dtrain, rounds);
+    if let Some(mut hook) = hook {
+        trainer = trainer.on_round(move |round| hook(round.iteration() + 1));
+    }
+    let result = trainer.train().map_err(engine)?;
+    Ok(GbmModel {
+        inner: result.model,
+        task,
+    })
 }
 
 /// A trained model, as the rest of Slipway sees it.
@@ -326,6 +535,28 @@ impl GbmModel {
     pub fn num_rounds(&self) -> usize {
         self.inner.num_boost_rounds()
     }
+
+    /// Predictions for rows already in the engine's form (see
+    /// [`Matrix::to_engine`]). One row goes through the engine's row path,
+    /// which builds no matrix and, after the first call, allocates nothing.
+    pub(crate) fn predict_engine(&self, x: &[f32]) -> Result<Vec<f64>, TrainError> {
+        if x.len() == self.n_features() {
+            let p = self
+                .inner
+                .predict_row(x, Iterations::Best)
+                .map_err(engine)?;
+            return Ok(vec![f64::from(p)]);
+        }
+        let predictions = self
+            .inner
+            .predict_rows(x, Iterations::Best)
+            .map_err(engine)?;
+        Ok(predictions
+            .as_slice()
+            .iter()
+            .map(|&p| f64::from(p))
+            .collect())
+    }
 }
 
 impl Model for GbmModel {
@@ -344,16 +575,7 @@ impl Model for GbmModel {
                 actual: rows.n_cols,
             });
         }
-        let x = rows.to_f32()?;
-        let predictions = self
-            .inner
-            .predict_rows(&x, Iterations::Best)
-            .map_err(engine)?;
-        Ok(predictions
-            .as_slice()
-            .iter()
-            .map(|&p| f64::from(p))
-            .collect())
+        self.predict_engine(&rows.to_f32()?)
     }
 
     fn save(&self) -> Result<Vec<u8>, TrainError> {

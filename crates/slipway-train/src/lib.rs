@@ -2,5 +2,8 @@
 //! scikit-learn computes them, and gradient-boosted trees behind Slipway's
 //! own types.
 
+pub mod forest;
 pub mod gbm;
+pub mod linear;
 pub mod metrics;
+pub mod model;
