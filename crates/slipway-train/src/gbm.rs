@@ -504,7 +504,8 @@ pub trait Model: Send + Sync {
     /// One prediction per row: the probability of class 1 for
     /// [`Task::Binary`], the predicted value for [`Task::Regression`].
     fn predict_proba(&self, rows: Matrix<'_>) -> Result<Vec<f64>, TrainError>;
-    /// The model as bytes, for [`GbmModel::load`].
+    /// The model as bytes: for [`GbmModel::load`] from a [`GbmModel`], for
+    /// [`crate::model::TrainedModel::load`] from a trained model of any type.
     fn save(&self) -> Result<Vec<u8>, TrainError>;
     /// Importance of each feature (length [`Self::n_features`]); 0 for a
     /// feature never used.

@@ -601,7 +601,11 @@ fn measure_defaults_on_churn() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(125_000);
-    let (data, kinds) = churn(customers, 42);
+    let seed = std::env::var("CHURN_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(42);
+    let (data, kinds) = churn(customers, seed);
     let cut = data.n_rows * 4 / 5;
     let (train_rows, test_rows) = (data.rows(0..cut), data.rows(cut..data.n_rows));
     eprintln!(
@@ -615,24 +619,21 @@ fn measure_defaults_on_churn() {
         (ModelType::GbmClassifier, json!({})),
         (ModelType::RandomForestClassifier, json!({"max_depth": 6})),
         (ModelType::RandomForestClassifier, json!({"max_depth": 8})),
-        (ModelType::RandomForestClassifier, json!({"max_depth": 10})),
+        (ModelType::RandomForestClassifier, json!({})),
         (ModelType::RandomForestClassifier, json!({"max_depth": 12})),
         (ModelType::RandomForestClassifier, json!({"max_depth": 16})),
         (
             ModelType::RandomForestClassifier,
             json!({"max_depth": null}),
         ),
+        (ModelType::RandomForestClassifier, json!({"subsample": 0.8})),
         (
             ModelType::RandomForestClassifier,
-            json!({"max_depth": 12, "subsample": 0.8}),
+            json!({"min_child_weight": 1.0}),
         ),
         (
             ModelType::RandomForestClassifier,
-            json!({"max_depth": 12, "min_child_weight": 1.0}),
-        ),
-        (
-            ModelType::RandomForestClassifier,
-            json!({"max_depth": 12, "max_features": 0.5}),
+            json!({"max_features": 0.5}),
         ),
         (ModelType::LogisticRegression, json!({})),
         (
