@@ -46,6 +46,10 @@ pub enum TrainError {
         value: f64,
         cardinality: usize,
     },
+    /// Logistic regression keeps about 25 vectors of this width (L-BFGS
+    /// memory), so the one-hot width is bounded.
+    #[error("logistic regression needs {weights} weights (numeric features plus one-hot categories), above the limit of {limit}; use fewer categories or a tree model")]
+    TooManyWeights { weights: usize, limit: usize },
     #[error("unknown model type `{name}`; valid types: {valid}")]
     UnknownModelType { name: String, valid: String },
     /// Bytes that are not a saved Slipway model (truncated, corrupt, or

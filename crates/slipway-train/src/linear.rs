@@ -98,12 +98,12 @@ impl Preprocessing {
             .map(|(j, kind)| match *kind {
                 FeatureKind::Numeric => {
                     let column = (0..n_rows).map(|i| values[i * n_cols + j]);
-                    let (mut sum, mut count) = (0.0, 0usize);
+                    // A running mean: no overflow for values near f64::MAX.
+                    let (mut mean, mut count) = (0.0, 0usize);
                     for v in column.clone().filter(|v| !v.is_nan()) {
-                        sum += v;
                         count += 1;
+                        mean += (v - mean) / count as f64;
                     }
-                    let mean = if count == 0 { 0.0 } else { sum / count as f64 };
                     // Imputed rows sit at the mean: they add no deviation but
                     // count in n, as SimpleImputer + StandardScaler.
                     let ss: f64 = column
@@ -164,14 +164,16 @@ impl Preprocessing {
             for (j, (&v, column)) in row.iter().zip(&self.columns).enumerate() {
                 match *column {
                     Column::Numeric { mean, std } => {
-                        if v.is_infinite() {
+                        let z = if v.is_nan() { 0.0 } else { (v - mean) / std };
+                        // Infinite, or so far out that standardizing overflows.
+                        if !z.is_finite() {
                             return Err(TrainError::FeatureValue {
                                 row: i,
                                 feature: j,
                                 value: v,
                             });
                         }
-                        dense.push(if v.is_nan() { 0.0 } else { (v - mean) / std });
+                        dense.push(z);
                     }
                     Column::Categorical {
                         cardinality,
@@ -295,6 +297,9 @@ pub(crate) struct LogisticModel {
     pub iterations: usize,
 }
 
+/// Most weights (one-hot width): about 25 vectors of it are kept, 200 MB.
+pub const MAX_WEIGHTS: usize = 1 << 20;
+
 /// Past iterations the L-BFGS curvature memory keeps (scipy's default).
 const MEMORY: usize = 10;
 
@@ -312,6 +317,18 @@ pub(crate) fn train(
     params.check()?;
     check_labels(Task::Binary, labels, features.n_rows())?;
     check_kinds(features, kinds)?;
+    let width = kinds.iter().fold(0usize, |w, k| {
+        w.saturating_add(match *k {
+            FeatureKind::Numeric => 1,
+            FeatureKind::Categorical { cardinality } => cardinality,
+        })
+    });
+    if width > MAX_WEIGHTS {
+        return Err(TrainError::TooManyWeights {
+            weights: width,
+            limit: MAX_WEIGHTS,
+        });
+    }
     let preprocessing = Preprocessing::fit(features, kinds);
     let design = preprocessing.design(features)?;
     let n = features.n_rows() as f64;

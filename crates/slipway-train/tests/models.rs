@@ -442,6 +442,20 @@ fn training_input_errors() {
             }
         );
     }
+    let wide = [FeatureKind::Categorical {
+        cardinality: 1 << 21,
+    }];
+    let codes = [0.0, 1.0];
+    assert!(matches!(
+        train(
+            &small_spec(ModelType::LogisticRegression),
+            Matrix::new(&codes, 2, 1).unwrap(),
+            &wide,
+            &[0.0, 1.0],
+            go
+        ),
+        Err(TrainError::TooManyWeights { .. })
+    ));
     let mut y = data.y.clone();
     y[3] = 0.5;
     for model_type in [
