@@ -166,6 +166,16 @@ fn every_model_type_trains_predicts_saves_and_loads() {
             "{model_type}"
         );
         assert_eq!(&bytes[..8], b"SLPWMODL");
+        // Nor do they depend on the thread count.
+        if model_type != ModelType::LogisticRegression {
+            let mut one_thread = spec.clone();
+            one_thread.params.insert("threads".into(), 1.into());
+            assert_eq!(
+                fit(&one_thread, &train_rows).save().unwrap(),
+                bytes,
+                "{model_type}"
+            );
+        }
 
         // Round trip: bit-identical predictions, identical bytes.
         let loaded = TrainedModel::load(&bytes).unwrap();
