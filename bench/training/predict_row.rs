@@ -2,19 +2,24 @@
 //!
 //!     cargo bench -p slipway-train --bench predict_row [-- --calls N --json]
 //!
-//! Trains the default model (`GbmParams::default()`: 100 depth-3 trees) on a
+//! Trains the default model the way `slipway train` does
+//! (`slipway_train::model::train` with `ModelSpec::new(GbmClassifier)` and no
+//! params, i.e. `GbmParams::default()`: 100 depth-3 trees) on a
 //! seeded synthetic binary problem with 30 features (the shape of the
 //! benchmark's 500k x 30 speed data; latency depends on the trees, not on the
 //! rows), then times `Model::predict_proba` on a 1-row `Matrix`, one call at
-//! a time, cycling over 1,000 distinct held-out rows. Prints the median, p99
+//! a time (the `TrainedModel` that `slipway train` saves), cycling over 1,000
+//! distinct held-out rows. Prints the median, p99
 //! and mean per call and the ratio to the 20 µs target, and with `--json` a
 //! last line `{"predict_row": {...}}` that bench/training/bench.py reads.
 //! No timed assertion: the target is reported, never enforced.
 
 use std::hint::black_box;
+use std::ops::ControlFlow;
 use std::time::Instant;
 
-use slipway_train::gbm::{GbmParams, GbmTrainer, Matrix, Model};
+use slipway_train::gbm::{GbmParams, Matrix, Model};
+use slipway_train::model::{train, FeatureKind, ModelSpec, ModelType};
 
 const FEATURES: usize = 30;
 const TRAIN_ROWS: usize = 20_000;
@@ -47,7 +52,9 @@ impl Rng {
 /// one interaction, one threshold) plus noise, like make_classification's
 /// informative/noise split.
 fn make_data(rows: usize, rng: &mut Rng) -> (Vec<f64>, Vec<f64>) {
-    let weights: Vec<f64> = (0..10).map(|i| if i % 2 == 0 { 1.0 } else { -0.7 }).collect();
+    let weights: Vec<f64> = (0..10)
+        .map(|i| if i % 2 == 0 { 1.0 } else { -0.7 })
+        .collect();
     let mut x = Vec::with_capacity(rows * FEATURES);
     let mut y = Vec::with_capacity(rows);
     for _ in 0..rows {
@@ -80,16 +87,19 @@ fn main() {
     let (x_train, y_train) = make_data(TRAIN_ROWS, &mut rng);
     let (x_test, _) = make_data(DISTINCT_ROWS, &mut rng);
 
-    let params = GbmParams::default();
-    let trees = params.num_rounds;
-    let depth = params.max_depth;
+    // No params: Slipway's defaults (reported from GbmParams::default()).
+    let defaults = GbmParams::default();
+    let (trees, depth) = (defaults.num_rounds, defaults.max_depth);
+    let spec = ModelSpec::new(ModelType::GbmClassifier);
     let t = Instant::now();
-    let model = GbmTrainer::new(params)
-        .train(
-            Matrix::new(&x_train, TRAIN_ROWS, FEATURES).expect("train matrix"),
-            &y_train,
-        )
-        .expect("train");
+    let model = train(
+        &spec,
+        Matrix::new(&x_train, TRAIN_ROWS, FEATURES).expect("train matrix"),
+        &[FeatureKind::Numeric; FEATURES],
+        &y_train,
+        |_| ControlFlow::Continue(()),
+    )
+    .expect("train");
     let fit_s = t.elapsed().as_secs_f64();
 
     let row = |i: usize| &x_test[i * FEATURES..(i + 1) * FEATURES];
@@ -135,7 +145,11 @@ fn main() {
     println!(
         "  target < {TARGET_US} us: median is {:.3}x the target -> {}",
         median_us / TARGET_US,
-        if median_us < TARGET_US { "PASS" } else { "MISS" }
+        if median_us < TARGET_US {
+            "PASS"
+        } else {
+            "MISS"
+        }
     );
     if json {
         println!(
