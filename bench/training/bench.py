@@ -146,7 +146,12 @@ def run_slipway(bin_path: str, data_dir: str, name: str, verbose: bool) -> dict:
             )
         if verbose and proc.stderr.strip():
             print(proc.stderr, file=sys.stderr)
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        # --json prints one (pretty-printed) JSON object on stdout.
+        text = proc.stdout.strip()
+        try:
+            out = json.loads(text)
+        except json.JSONDecodeError:
+            out = json.loads(text[text.index("{"):text.rindex("}") + 1])
         out["_process_cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         out["_process_wall_s"] = wall
         return out
