@@ -12,6 +12,7 @@
 //! crate; see `rng.rs`.
 
 pub mod churn;
+pub mod profile;
 mod rng;
 pub mod time;
 pub mod write;
@@ -39,4 +40,30 @@ pub enum DataError {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    /// A column asked for is not in the batches (a usage error).
+    #[error("column `{column}` not found; available columns: {}", if available.is_empty() { "(none)".to_string() } else { available.join(", ") })]
+    UnknownColumn {
+        column: String,
+        available: Vec<String>,
+    },
+    /// A column's Arrow type cannot be profiled; `hint` says what can.
+    #[error("column `{column}` has type {data_type}, which cannot be profiled: {hint}")]
+    UnsupportedColumnType {
+        column: String,
+        data_type: arrow_schema::DataType,
+        hint: &'static str,
+    },
+    /// The batches disagree on a column's type.
+    #[error("column `{column}` is {first} in one batch and {other} in another")]
+    InconsistentColumnType {
+        column: String,
+        first: arrow_schema::DataType,
+        other: arrow_schema::DataType,
+    },
+    /// Reference PSI bins that are not what [`profile::PsiBins`] promises.
+    #[error("invalid PSI reference bins: {0}")]
+    InvalidPsiBins(String),
+    /// Nothing to compare: the current values are empty or all NaN/infinite.
+    #[error("no finite current values to compare with the reference ({ignored} NaN or infinite values ignored)")]
+    NoCurrentValues { ignored: u64 },
 }
