@@ -7,3 +7,4 @@ pub mod gbm;
 pub mod linear;
 pub mod metrics;
 pub mod model;
+pub mod plots;
