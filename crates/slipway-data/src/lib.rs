@@ -13,11 +13,13 @@
 
 pub mod churn;
 pub mod profile;
+pub mod read;
 mod rng;
 pub mod time;
 pub mod write;
 
 pub use churn::{generate, ChurnConfig, ChurnDataset};
+pub use read::{read_table, InputFormat, LoadedTable};
 pub use write::{write_tables, Format, WrittenTable};
 
 use std::path::PathBuf;
@@ -34,6 +36,9 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
+    /// A file could not be read as a table; the message says why.
+    #[error("cannot read {}: {message}", path.display())]
+    Read { path: PathBuf, message: String },
     #[error("cannot write Parquet file {}: {source}", path.display())]
     Parquet {
         path: PathBuf,

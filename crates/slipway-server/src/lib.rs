@@ -151,6 +151,19 @@ pub async fn serve(config: ServerConfig, state: AppState) -> Result<(), StartErr
         .map_err(StartError::Serve)
 }
 
+/// Serves on an already bound listener until `shutdown` completes (the
+/// CLI's embedded server for `slipway train` and `slipway demo`).
+pub async fn serve_listener(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(StartError::Serve)
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -1032,7 +1032,7 @@ mod tests {
         for row in d.x_train.chunks(2) {
             assert!(row[0] >= 0.0 && (row[0] as usize) < cats.len());
         }
-        assert_eq!(d.encoder.category_code(0, "zzz").is_nan(), true);
+        assert!(d.encoder.category_code(0, "zzz").is_nan());
         assert_eq!(d.example_rows.len(), 2);
         // Stratified: each set holds both classes.
         assert!(d.y_test.contains(&1.0) && d.y_test.contains(&0.0));

@@ -2,10 +2,13 @@
 
 mod commands;
 mod datagen;
+mod demo;
+mod embedded;
 mod fmt;
 mod models;
 mod run_cmd;
 mod server;
+mod train;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -48,6 +51,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole loop on generated data: generate, train, register, serve
+    ///
+    /// Nothing to install and nothing to configure: runs and models go to the embedded
+    /// store under $SLIPWAY_HOME (default ./slipway-data), which it then serves on
+    /// http://127.0.0.1:5000 (unless --exit).
+    #[command(after_help = demo::EXAMPLES)]
+    Demo(demo::DemoArgs),
+
     /// Run the tracking server (a drop-in replacement for `mlflow server`)
     #[command(
         disable_help_flag = true,
@@ -87,6 +98,14 @@ Point clients at it with MLFLOW_TRACKING_URI=http://HOST:PORT."
     /// all land in the run.
     #[command(after_help = run_cmd::EXAMPLES)]
     Run(run_cmd::RunArgs),
+
+    /// Train a built-in model from a YAML config and log it to a tracked run
+    ///
+    /// Reads Parquet or CSV, encodes string columns as categories, splits deterministically,
+    /// trains (gradient-boosted trees, random forest, logistic regression), evaluates, and logs
+    /// params, metrics, plots, a data profile and the model (MLflow layout) to the run.
+    #[command(after_help = train::EXAMPLES)]
+    Train(train::TrainArgs),
 
     /// Generate seeded synthetic datasets (Parquet or CSV) for demos, tests and benchmarks
     #[command(subcommand)]
@@ -455,6 +474,7 @@ impl View {
 }
 
 /// Where the tracking URI came from, for error messages.
+#[derive(Debug, Clone)]
 struct TrackingUri {
     uri: String,
     source: &'static str,
@@ -479,9 +499,14 @@ fn resolve_tracking_uri(flag: Option<String>) -> TrackingUri {
     })
 }
 
-fn init_logging() {
+/// `embedded`: commands that run the server in process (`train`, `demo`)
+/// keep its request logs out of their output unless RUST_LOG asks.
+fn init_logging(embedded: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        if embedded {
+            return EnvFilter::new("warn");
+        }
         EnvFilter::new(
             "warn,slipway=info,slipway_server=info,slipway_tracking=info,slipway_sql=info,\
              slipway_artifacts=info,slipway_core=info,slipway_client=info",
@@ -496,10 +521,22 @@ fn init_logging() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(matches!(cli.command, Command::Train(_) | Command::Demo(_)));
     let result = match cli.command {
         Command::Server(args) => server::run(args),
         Command::Datagen(command) => datagen::run(command),
+        Command::Demo(args) => demo::run(
+            args,
+            &resolve_tracking_uri(cli.tracking_uri),
+            &slipway_home(),
+        ),
+        Command::Train(args) => {
+            return train::run(
+                args,
+                &resolve_tracking_uri(cli.tracking_uri),
+                &slipway_home(),
+            )
+        }
         // Exits as the program it ran did.
         Command::Run(args) => return run_cmd::run(args, &resolve_tracking_uri(cli.tracking_uri)),
         other => {
@@ -550,7 +587,11 @@ fn run_client_command(command: Command, tracking: &TrackingUri) -> anyhow::Resul
                     commands::runs_show(&client, &a.run_id, a.all_tags, a.json).await
                 }
                 Command::Models(m) => run_models_command(&client, m).await,
-                Command::Server(_) | Command::Run(_) | Command::Datagen(_) => {
+                Command::Server(_)
+                | Command::Run(_)
+                | Command::Datagen(_)
+                | Command::Train(_)
+                | Command::Demo(_) => {
                     unreachable!("handled in main")
                 }
             }
@@ -655,7 +696,7 @@ fn describe_client_error(err: anyhow::Error, tracking: &TrackingUri) -> anyhow::
 
 /// `top: cause: cause`, skipping causes the message already spells out
 /// (errors that embed their source in their own message).
-fn error_chain(err: &anyhow::Error) -> String {
+pub(crate) fn error_chain(err: &anyhow::Error) -> String {
     let mut msg = String::new();
     for cause in err.chain() {
         let text = cause.to_string();
@@ -678,7 +719,7 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Writes the command's output; a closed pipe (`| head`) is not an error.
-fn write_stdout(s: &str) -> anyhow::Result<()> {
+pub(crate) fn write_stdout(s: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
         Ok(()) => Ok(()),

@@ -107,7 +107,11 @@ fn display_path(p: &Path) -> String {
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
-    let mut config = build_config(&args)?;
+    run_config(build_config(&args)?)
+}
+
+/// Serves `config` until Ctrl-C / SIGTERM (also `slipway demo`'s last step).
+pub fn run_config(mut config: ServerConfig) -> anyhow::Result<()> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all().thread_name("slipway-worker");
     if config.workers > 0 {

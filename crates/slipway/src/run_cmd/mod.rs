@@ -12,7 +12,7 @@
 //! Process handling (groups, signals, terminals) is in [`process`].
 
 mod capture;
-mod context;
+pub(crate) mod context;
 #[cfg(unix)]
 mod process;
 
