@@ -222,10 +222,16 @@ mod tests {
     fn bad_files_name_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let empty = write(&dir, "e.csv", "");
-        assert!(read_table(&empty).unwrap_err().to_string().contains("empty"));
+        assert!(read_table(&empty)
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
         let junk = write(&dir, "j.parquet", "not parquet at all");
         let err = read_table(&junk).unwrap_err().to_string();
-        assert!(err.contains("j.parquet") && err.contains("Parquet"), "{err}");
+        assert!(
+            err.contains("j.parquet") && err.contains("Parquet"),
+            "{err}"
+        );
         let other = write(&dir, "x.json", "{}");
         assert!(read_table(&other)
             .unwrap_err()
@@ -254,9 +260,13 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let written =
-            crate::write::write_table(dir.path(), "training", &data.training, crate::Format::Parquet)
-                .unwrap();
+        let written = crate::write::write_table(
+            dir.path(),
+            "training",
+            &data.training,
+            crate::Format::Parquet,
+        )
+        .unwrap();
         let t = read_table(&written.path).unwrap();
         assert_eq!(t.num_rows, 50);
         assert_eq!(t.schema, data.training.schema());
