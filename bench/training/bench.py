@@ -244,7 +244,8 @@ def machine_info(repo: str) -> dict:
         "pandas": pd.__version__,
         "numpy": np.__version__,
         "rustc": cmd("rustc", "--version"),
-        "git_commit": cmd("git", "rev-parse", "--short", "HEAD"),
+        "git_commit": cmd("git", "rev-parse", "--short", "HEAD")
+        + (" + uncommitted changes under crates/" if cmd("git", "status", "--porcelain", "--", "crates", "Cargo.lock") else ""),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
     }
