@@ -170,6 +170,9 @@ pub fn prepare(
             train_table.path.display()
         ))
     })?;
+    if spec.model_type != models::ModelType::LogisticRegression {
+        check_f32_range(&data, &train_table, test_table.as_ref())?;
+    }
     Ok(Prepared {
         config,
         config_text,
@@ -180,6 +183,39 @@ pub fn prepare(
         test_table,
         data,
     })
+}
+
+/// Tree models bin values as `f32` (as XGBoost does): a finite value beyond
+/// its range is bad input, found before a run exists.
+fn check_f32_range(
+    data: &PreparedData,
+    train: &LoadedTable,
+    test: Option<&LoadedTable>,
+) -> anyhow::Result<()> {
+    let n = data.n_features();
+    let sets = [
+        (&data.x_train, &data.y_train, train),
+        (&data.x_test, &data.y_test, test.unwrap_or(train)),
+    ];
+    for (x, y, table) in sets {
+        let too_big = |v: f64| v.is_finite() && v.abs() > f64::from(f32::MAX);
+        if let Some(i) = x.iter().position(|&v| too_big(v)) {
+            return Err(usage(format!(
+                "{}: column `{}` holds {:e}, beyond the range tree models work in (about ±3.4e38)",
+                table.path.display(),
+                data.encoder.columns[i % n].name,
+                x[i]
+            )));
+        }
+        if let Some(v) = y.iter().find(|&&v| too_big(v)) {
+            return Err(usage(format!(
+                "{}: label `{}` holds {v:e}, beyond the range tree models work in (about ±3.4e38)",
+                table.path.display(),
+                data.label.column
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `slipway train`.
@@ -203,11 +239,7 @@ pub fn run(args: TrainArgs, tracking: &TrackingUri, home: &Path) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", crate::error_chain(&e));
-            if e.downcast_ref::<UsageError>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
+            ExitCode::from(exit_code_for(&e))
         }
     }
 }
@@ -252,8 +284,11 @@ pub fn train_and_log(
     let result = (|| {
         let run = runtime.block_on(start_run(&client, &prepared))?;
         let run_id = run.0.clone();
+        // From here on Ctrl-C ends the run as KILLED instead of leaving it RUNNING.
+        interrupt::install();
         let trained = (|| {
             let fitted = fit(&prepared, opts.quiet)?;
+            interrupt::check()?;
             runtime.block_on(log_results(
                 &client, &prepared, &run.0, &run.1, fitted, &shown_uri,
             ))
@@ -265,13 +300,18 @@ pub fn train_and_log(
             }
             Err(e) => {
                 let message = crate::error_chain(&e);
+                let status = if e.downcast_ref::<interrupt::Interrupted>().is_some() {
+                    RunStatus::Killed
+                } else {
+                    RunStatus::Failed
+                };
                 let _ = runtime.block_on(async {
                     client
                         .set_tag(&run_id, "slipway.error", &truncate(&message, 5000))
                         .await?;
-                    client.end_run(&run_id, RunStatus::Failed).await
+                    client.end_run(&run_id, status).await
                 });
-                Err(e.context(format!("run {run_id} marked FAILED")))
+                Err(e.context(format!("run {run_id} marked {}", status.as_str())))
             }
         }
     })();
@@ -279,6 +319,59 @@ pub fn train_and_log(
         runtime.block_on(server.stop());
     }
     result
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM while a run is open: stop after the current
+/// boosting round (a random forest finishes its trees first) and end the run
+/// as KILLED; exit 130.
+mod interrupt {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+    #[derive(Debug)]
+    pub struct Interrupted;
+
+    impl std::fmt::Display for Interrupted {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("interrupted (Ctrl-C or SIGTERM)")
+        }
+    }
+
+    impl std::error::Error for Interrupted {}
+
+    pub fn install() {
+        #[cfg(unix)]
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: the action only stores to an atomic (async-signal-safe).
+            let _ = unsafe {
+                signal_hook_registry::register(sig, || REQUESTED.store(true, Ordering::Relaxed))
+            };
+        }
+    }
+
+    pub fn requested() -> bool {
+        REQUESTED.load(Ordering::Relaxed)
+    }
+
+    pub fn check() -> Result<(), Interrupted> {
+        if requested() {
+            Err(Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Exit status for an interrupted training (128 + SIGINT, as shells report it).
+pub fn exit_code_for(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<interrupt::Interrupted>().is_some() {
+        130
+    } else if e.downcast_ref::<UsageError>().is_some() {
+        2
+    } else {
+        1
+    }
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -410,7 +503,11 @@ fn fit(p: &Prepared, quiet: bool) -> anyhow::Result<Fitted> {
     let progress = bar.clone();
     let model = models::train(&p.spec, x, &kinds, &p.data.y_train, move |r| {
         progress.set_position(r.completed as u64);
-        ControlFlow::Continue(())
+        if interrupt::requested() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     })?;
     let fit_seconds = started.elapsed().as_secs_f64();
     let fit_cpu_seconds = cpu0.zip(cpu_seconds()).map(|(a, b)| b - a);

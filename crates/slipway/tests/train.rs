@@ -462,3 +462,100 @@ fn demo_generates_trains_registers_and_crowns_a_champion() {
         .unwrap();
     assert_eq!(champion.version, "1");
 }
+
+/// Ctrl-C during training ends the run as KILLED (not left RUNNING), exit 130.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_marks_the_run_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, client) = serve(&dir.path().join("server"));
+    let data = churn_data(&dir.path().join("data"), "parquet");
+    let config = write_config(
+        dir.path(),
+        "long.yaml",
+        &config_for(
+            &data,
+            "model: {type: gbm_classifier, params: {n_estimators: 1000000}}\n",
+        )
+        .replace("churn-train-test", "churn-interrupted"),
+    );
+    let mut child = slipway(&dir.path().join("unused"))
+        .args([
+            "train",
+            "--quiet",
+            "--tracking-uri",
+            client.base_url(),
+            "--config",
+        ])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rt = rt();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run_id = loop {
+        let exp = rt
+            .block_on(client.get_experiment_by_name("churn-interrupted"))
+            .unwrap();
+        if let Some(exp) = exp {
+            let runs = rt
+                .block_on(client.search_runs_all(slipway_client::SearchRuns {
+                    experiment_ids: vec![exp.experiment_id],
+                    ..Default::default()
+                }))
+                .unwrap();
+            if let Some(r) = runs.first() {
+                break r.info.run_id.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Let training get going, then Ctrl-C.
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("KILLED"), "{stderr}");
+    let run = rt.block_on(client.get_run(&run_id)).unwrap();
+    assert_eq!(run.info.status, slipway_client::RunStatus::Killed);
+    let tag = run
+        .data
+        .tags
+        .iter()
+        .find(|t| t.key == "slipway.error")
+        .unwrap();
+    assert!(tag.value.contains("interrupted"), "{}", tag.value);
+}
+
+#[test]
+fn values_beyond_tree_range_are_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write_config(
+        dir.path(),
+        "big.csv",
+        "x,y\n1,0\n2,1\n1e300,0\n3,1\n4,0\n5,1\n",
+    );
+    let config = write_config(
+        dir.path(),
+        "t.yaml",
+        &format!(
+            "experiment: e\ndata: {{path: {}}}\nlabel: y\nsplit: {{test_size: 0.34}}\nmodel: {{type: gbm_classifier}}\n",
+            csv.display()
+        ),
+    );
+    let o = slipway(&dir.path().join("home"))
+        .args(["train", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(
+        err(&o).contains("`x`") && err(&o).contains("1e300"),
+        "{}",
+        err(&o)
+    );
+}
