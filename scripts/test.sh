@@ -404,6 +404,18 @@ e2e_client() { # client
 echo "repo: $REPO"
 echo "CARGO_TARGET_DIR=$CARGO_TARGET_DIR  SLIPWAY_CACHE=$SLIPWAY_CACHE  CI=${CI:-}"
 
+# The README's first command, as a new user runs it, on a fresh home.
+demo_run() {
+    local home
+    home="$(mktemp -d "${TMPDIR:-/tmp}/slipway-demo.XXXXXX")"
+    echo "$SLIPWAY_BIN_PATH demo --exit (SLIPWAY_HOME=$home)"
+    local rc=0
+    env -u SLIPWAY_TRACKING_URI -u MLFLOW_TRACKING_URI SLIPWAY_HOME="$home" \
+        "$SLIPWAY_BIN_PATH" demo --exit --quiet || rc=$?
+    [[ "${SLIPWAY_KEEP_TMP:-0}" == 1 ]] || rm -rf "$home"
+    return $rc
+}
+
 stage "system dependencies" system_deps
 if ! stage_ok "system dependencies"; then
     exit 1
@@ -422,6 +434,11 @@ if [[ $DO_E2E -eq 1 ]]; then
     else
         SLIPWAY_BIN_PATH="$CARGO_TARGET_DIR/release/slipway"
         stage "cargo build --release -p slipway" release_build
+    fi
+    if [[ -x "$SLIPWAY_BIN_PATH" ]]; then
+        stage "slipway demo --exit" demo_run
+    else
+        fail_stage "slipway demo --exit" "no executable slipway binary at $SLIPWAY_BIN_PATH"
     fi
     for client in "${CLIENTS[@]}"; do
         stage "venv e2e-$client" make_venv "$client"

@@ -603,6 +603,24 @@ fn feature_importance(p: &Prepared, model: &models::TrainedModel) -> (Vec<(Strin
     (rows, csv.into_bytes())
 }
 
+/// A feature name as one path segment (names may hold `/`, spaces, ...).
+fn file_safe(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match safe.trim_matches('.') {
+        "" => "feature".into(),
+        s => s.to_string(),
+    }
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -757,6 +775,15 @@ async fn log_results(
         "data_profile.json".into(),
         serde_json::to_vec_pretty(&profile)?,
     ));
+    for feature in &profile.features {
+        if let slipway_data::profile::ProfileKind::Numeric { histogram, .. } = &feature.kind {
+            files.push((
+                format!("plots/data_profile/{}.svg", file_safe(&feature.name)),
+                plots::histogram_svg(&feature.name, &histogram.edges, &histogram.counts)
+                    .into_bytes(),
+            ));
+        }
+    }
     files.push((
         "train_config.yaml".into(),
         p.config_text.clone().into_bytes(),
