@@ -83,6 +83,12 @@ pub enum DatasetError {
     SplitSingleClass { which: &'static str, value: String },
     #[error("the test table does not match the training table: {0}")]
     TestSchema(String),
+    #[error("column `{column}` has type {found}, but the model was trained on {expected} values")]
+    ColumnKindChanged {
+        column: String,
+        expected: &'static str,
+        found: String,
+    },
 }
 
 /// One input column as MLflow's signature names its type.
@@ -916,6 +922,161 @@ fn finish(
     })
 }
 
+/// Data for a model that is already trained: its features encoded with the
+/// model's own encoder (categories unseen in training become missing) and,
+/// when asked, the labels read with its positive class.
+#[derive(Debug, Clone)]
+pub struct EvalData {
+    pub x: Vec<f64>,
+    pub y: Option<Vec<f64>>,
+    pub rows: usize,
+}
+
+/// Encodes a table for a trained model. Extra columns are ignored; a
+/// missing feature column, or one whose kind changed (text where the model
+/// had numbers, or the reverse), is an error naming it.
+pub fn encode_for(
+    encoder: &FeatureEncoder,
+    label: Option<&LabelInfo>,
+    schema: &Schema,
+    batches: &[RecordBatch],
+) -> Result<EvalData, DatasetError> {
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let mut columns = Vec::with_capacity(encoder.columns.len());
+    for feature in &encoder.columns {
+        let (i, field) =
+            schema
+                .column_with_name(&feature.name)
+                .ok_or_else(|| DatasetError::UnknownColumn {
+                    column: feature.name.clone(),
+                    available: available(schema),
+                })?;
+        let found = ColumnType::of(field.data_type());
+        let compatible = match found {
+            Some(ColumnType::String) => feature.column_type == ColumnType::String,
+            Some(_) => feature.column_type != ColumnType::String,
+            None => false,
+        };
+        if !compatible {
+            return Err(DatasetError::ColumnKindChanged {
+                column: feature.name.clone(),
+                expected: feature.column_type.as_str(),
+                found: field.data_type().to_string(),
+            });
+        }
+        let arrays: Vec<&ArrayRef> = batches.iter().map(|b| b.column(i)).collect();
+        let raw = read_column(
+            &feature.name,
+            &arrays,
+            found.unwrap_or(ColumnType::Double),
+            rows,
+        )?;
+        columns.push((feature.name.clone(), feature.column_type, raw));
+    }
+    let mut table = Table {
+        rows,
+        columns,
+        label: RawColumn::Numeric(Vec::new()),
+        label_type: DataType::Null,
+    };
+    let y = match label {
+        None => None,
+        Some(info) => {
+            let (i, field) = schema.column_with_name(&info.column).ok_or_else(|| {
+                DatasetError::UnknownColumn {
+                    column: info.column.clone(),
+                    available: available(schema),
+                }
+            })?;
+            let t =
+                ColumnType::of(field.data_type()).ok_or_else(|| DatasetError::UnsupportedType {
+                    column: info.column.clone(),
+                    data_type: field.data_type().to_string(),
+                })?;
+            let arrays: Vec<&ArrayRef> = batches.iter().map(|b| b.column(i)).collect();
+            table.label = read_column(&info.column, &arrays, t, rows)?;
+            table.label_type = field.data_type().clone();
+            let spec = DatasetSpec {
+                label: info.column.clone(),
+                drop: Vec::new(),
+                task: info.task,
+                positive_label: info.positive.clone(),
+            };
+            Some(decode_labels_like(&table, &spec, info)?.0)
+        }
+    };
+    let all: Vec<usize> = (0..rows).collect();
+    Ok(EvalData {
+        x: matrix(encoder, &table, &all),
+        y,
+        rows,
+    })
+}
+
+/// A column's values as text (numbers formatted), missing as `None`: for
+/// slicing evaluation data by a column's values.
+pub fn column_strings(
+    schema: &Schema,
+    batches: &[RecordBatch],
+    name: &str,
+) -> Result<Vec<Option<String>>, DatasetError> {
+    let (i, field) = schema
+        .column_with_name(name)
+        .ok_or_else(|| DatasetError::UnknownColumn {
+            column: name.to_string(),
+            available: available(schema),
+        })?;
+    let t = ColumnType::of(field.data_type()).ok_or_else(|| DatasetError::UnsupportedType {
+        column: name.to_string(),
+        data_type: field.data_type().to_string(),
+    })?;
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let arrays: Vec<&ArrayRef> = batches.iter().map(|b| b.column(i)).collect();
+    Ok(match read_column(name, &arrays, t, rows)? {
+        RawColumn::Strings { codes, vocab } => codes
+            .into_iter()
+            .map(|c| (c != MISSING).then(|| vocab[c as usize].clone()))
+            .collect(),
+        RawColumn::Numeric(v) => v
+            .into_iter()
+            .map(|x| (!x.is_nan()).then(|| x.to_string()))
+            .collect(),
+    })
+}
+
+/// A numeric column's values (NaN for missing): the "current" side of drift.
+pub fn column_numbers(
+    schema: &Schema,
+    batches: &[RecordBatch],
+    name: &str,
+) -> Result<Vec<f64>, DatasetError> {
+    let (i, field) = schema
+        .column_with_name(name)
+        .ok_or_else(|| DatasetError::UnknownColumn {
+            column: name.to_string(),
+            available: available(schema),
+        })?;
+    match ColumnType::of(field.data_type()) {
+        Some(t) if t != ColumnType::String => {
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            let arrays: Vec<&ArrayRef> = batches.iter().map(|b| b.column(i)).collect();
+            match read_column(name, &arrays, t, rows)? {
+                RawColumn::Numeric(v) => Ok(v),
+                RawColumn::Strings { .. } => unreachable_numeric(name, field.data_type()),
+            }
+        }
+        _ => unreachable_numeric(name, field.data_type()),
+    }
+}
+
+fn unreachable_numeric<T>(name: &str, data_type: &DataType) -> Result<T, DatasetError> {
+    Err(DatasetError::ColumnKindChanged {
+        column: name.to_string(),
+        expected: "a number",
+        found: data_type.to_string(),
+    })
+}
+
 /// Row-major values of `rows`, encoded by `encoder`.
 fn matrix(encoder: &FeatureEncoder, table: &Table, rows: &[usize]) -> Vec<f64> {
     let n_cols = table.columns.len();
@@ -1177,6 +1338,50 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("plan") && e.contains("identifier"), "{e}");
+    }
+
+    #[test]
+    fn eval_data_is_encoded_with_the_trained_encoder() {
+        let (schema, batches) = ten();
+        let d = prepare(
+            &schema,
+            &batches,
+            None,
+            &spec(Task::Binary),
+            SplitSpec::default(),
+        )
+        .unwrap();
+        let (eschema, ebatches) = table(
+            vec![Some("a"), Some("zzz")],
+            vec![Some(1.5), None],
+            Arc::new(Int32Array::from(vec![1, 0])),
+        );
+        let e = encode_for(&d.encoder, Some(&d.label), &eschema, &ebatches).unwrap();
+        assert_eq!(e.rows, 2);
+        assert_eq!(e.y.as_deref(), Some(&[1.0, 0.0][..]));
+        assert_eq!(e.x[0], d.encoder.category_code(0, "a"));
+        assert_eq!(e.x[1], 1.5);
+        assert!(e.x[2].is_nan() && e.x[3].is_nan());
+        // A feature that became text is refused, naming it.
+        let bad = Schema::new(vec![
+            Field::new("plan", DataType::Utf8, true),
+            Field::new("x", DataType::Utf8, true),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::new(bad.clone()),
+            vec![
+                Arc::new(StringArray::from(vec!["a"])),
+                Arc::new(StringArray::from(vec!["1"])),
+            ],
+        )
+        .unwrap();
+        let err = encode_for(&d.encoder, None, &bad, &[batch]).unwrap_err();
+        assert!(err.to_string().contains("`x`"), "{err}");
+        assert_eq!(
+            column_strings(&eschema, &ebatches, "x").unwrap(),
+            vec![Some("1.5".to_string()), None]
+        );
+        assert!(column_numbers(&eschema, &ebatches, "plan").is_err());
     }
 
     #[test]
