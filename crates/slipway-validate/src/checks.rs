@@ -1084,3 +1084,591 @@ pub fn check_schema(candidate: &[FeatureColumn], baseline: &[FeatureColumn]) -> 
         "schema", status, None, None, message, details,
     )]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DriftConfig, LatencyConfig, MaxBound, RegressionConfig, SliceConfig};
+    use slipway_data::profile::{FeatureProfile, Histogram, PsiBins, PROFILE_FORMAT};
+
+    fn cfg() -> ValidationConfig {
+        ValidationConfig::default()
+    }
+
+    fn logged(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    fn perf(bound: Bound, actual: f64) -> CheckResult {
+        let mut c = cfg();
+        c.performance.insert("m".into(), bound);
+        check_performance(&c, &logged(&[("m", actual)])).remove(0)
+    }
+
+    #[test]
+    fn performance_min_bound_boundaries() {
+        let b = Bound::min(0.8);
+        assert_eq!(perf(b, 0.8).status, Status::Pass);
+        assert_eq!(perf(b, 0.9).status, Status::Pass);
+        // Floating-point noise below the threshold is still exactly at it.
+        assert_eq!(perf(b, 0.8 - 1e-15).status, Status::Pass);
+        assert_eq!(perf(b, 0.7999).status, Status::Warn);
+        // 0.8 * (1 - 0.05) = 0.76 is the edge of the warn margin.
+        assert_eq!(perf(b, 0.76).status, Status::Warn);
+        assert_eq!(perf(b, 0.7599).status, Status::Fail);
+        assert_eq!(perf(b, f64::NAN).status, Status::Fail);
+    }
+
+    #[test]
+    fn performance_max_bound_boundaries() {
+        let b = Bound::max(0.5);
+        assert_eq!(perf(b, 0.5).status, Status::Pass);
+        assert_eq!(perf(b, 0.5 + 1e-16).status, Status::Pass);
+        assert_eq!(perf(b, 0.51).status, Status::Warn);
+        assert_eq!(perf(b, 0.525).status, Status::Warn);
+        assert_eq!(perf(b, 0.5251).status, Status::Fail);
+        let both = Bound {
+            min: Some(0.2),
+            max: Some(0.5),
+        };
+        assert_eq!(perf(both, 0.1).status, Status::Fail);
+        assert_eq!(perf(both, 0.1).threshold, Some(0.2));
+        assert_eq!(perf(both, 0.6).threshold, Some(0.5));
+        assert_eq!(perf(both, 0.3).status, Status::Pass);
+    }
+
+    #[test]
+    fn performance_negative_threshold_uses_its_magnitude() {
+        let b = Bound::min(-1.0);
+        assert_eq!(perf(b, -1.0).status, Status::Pass);
+        assert_eq!(perf(b, -1.04).status, Status::Warn);
+        assert_eq!(perf(b, -1.06).status, Status::Fail);
+        let b = Bound::max(-1.0);
+        assert_eq!(perf(b, -1.0).status, Status::Pass);
+        assert_eq!(perf(b, -0.96).status, Status::Warn);
+        assert_eq!(perf(b, -0.94).status, Status::Fail);
+    }
+
+    #[test]
+    fn performance_message_and_missing_metric() {
+        let mut c = cfg();
+        c.performance.insert("accuracy".into(), Bound::min(0.8));
+        c.performance.insert("auc_roc".into(), Bound::min(0.75));
+        let out = check_performance(&c, &logged(&[("accuracy", 0.839), ("f1", 0.7)]));
+        assert_eq!(out[0].name, "performance.accuracy");
+        assert_eq!(out[0].message, "accuracy: 0.8390 (threshold: 0.8)");
+        assert_eq!(out[0].actual, Some(0.839));
+        assert_eq!(out[0].threshold, Some(0.8));
+        assert_eq!(out[1].status, Status::Fail);
+        assert_eq!(
+            out[1].message,
+            "auc_roc: not logged by the run (logged: accuracy, f1)"
+        );
+    }
+
+    fn reg(metric: &str, candidate: f64, baseline: f64) -> CheckResult {
+        let mut c = cfg();
+        c.regression = Some(RegressionConfig {
+            metrics: vec![metric.to_string()],
+            max_degradation: 0.02,
+            metrics_configured: true,
+        });
+        let base = logged(&[(metric, baseline)]);
+        check_regression(
+            &c,
+            &logged(&[(metric, candidate)]),
+            Some(("models:/churn/Production (v3)", &base)),
+            "logged metrics",
+        )
+        .remove(0)
+    }
+
+    #[test]
+    fn regression_higher_is_better() {
+        assert_eq!(reg("auc_roc", 0.84, 0.83).status, Status::Pass);
+        assert_eq!(reg("auc_roc", 0.83, 0.83).status, Status::Pass);
+        assert_eq!(reg("auc_roc", 0.82, 0.83).status, Status::Warn);
+        // 0.83 - 0.81 is 0.020000000000000018 in f64: still exactly the max.
+        assert_eq!(reg("auc_roc", 0.81, 0.83).status, Status::Warn);
+        assert_eq!(reg("auc_roc", 0.80, 0.83).status, Status::Fail);
+        let r = reg("auc_roc", 0.8123, 0.8301);
+        assert_eq!(
+            r.message,
+            "auc_roc: candidate=0.8123, baseline=0.8301, degradation=0.0178 (max 0.02)"
+        );
+        assert_eq!(r.name, "regression.auc_roc");
+        assert_eq!(r.actual, Some(0.8123));
+        assert!((r.threshold.unwrap() - 0.8101).abs() < 1e-12);
+        assert_eq!(r.details["baseline_model"], "models:/churn/Production (v3)");
+        assert!(reg("auc_roc", 0.84, 0.83)
+            .message
+            .contains("degradation=-0.0100"));
+    }
+
+    #[test]
+    fn regression_lower_is_better() {
+        assert!(lower_is_better("log_loss") && lower_is_better("rmse") && lower_is_better("mae"));
+        assert!(!lower_is_better("r2") && !lower_is_better("auc_roc"));
+        assert_eq!(reg("log_loss", 0.37, 0.38).status, Status::Pass);
+        assert_eq!(reg("log_loss", 0.38, 0.38).status, Status::Pass);
+        assert_eq!(reg("log_loss", 0.40, 0.38).status, Status::Warn);
+        assert_eq!(reg("log_loss", 0.45, 0.38).status, Status::Fail);
+        let r = reg("rmse", 3.0, 2.5);
+        assert_eq!(r.status, Status::Fail);
+        assert!(r.message.contains("degradation=0.5000"), "{}", r.message);
+        assert_eq!(r.details["direction"], "lower_is_better");
+    }
+
+    #[test]
+    fn regression_without_baseline_or_metric() {
+        let out = check_regression(
+            &cfg(),
+            &logged(&[("accuracy", 0.9)]),
+            None,
+            "logged metrics",
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].status, Status::Skip);
+        assert!(out[0].message.contains("no baseline model in the registry"));
+
+        let base = logged(&[("accuracy", 0.9), ("f1", 0.8)]);
+        let out = check_regression(
+            &cfg(),
+            &logged(&[("accuracy", 0.9), ("auc_roc", 0.8)]),
+            Some(("b", &base)),
+            "eval.parquet (1,000 rows)",
+        );
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].status, Status::Pass);
+        assert_eq!(out[1].name, "regression.f1");
+        assert_eq!(out[1].status, Status::Fail);
+        assert!(out[1].message.contains("missing for the candidate"));
+        assert_eq!(out[2].status, Status::Fail);
+        assert!(out[2].message.contains("missing for the baseline"));
+        assert!(out[2].message.contains("eval.parquet (1,000 rows)"));
+        assert!(check_regression(
+            &ValidationConfig {
+                regression: None,
+                ..cfg()
+            },
+            &base,
+            None,
+            ""
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn regression_defaults_follow_a_regressor() {
+        let cand = logged(&[("rmse", 2.0), ("mae", 1.0), ("r2", 0.5)]);
+        let out = check_regression(&cfg(), &cand, Some(("b", &cand)), "logged metrics");
+        let names: Vec<&str> = out.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["regression.rmse", "regression.mae", "regression.r2"]
+        );
+        assert!(out.iter().all(|c| c.status == Status::Pass));
+    }
+
+    fn latency_cfg(p99: f64, p50: Option<f64>) -> ValidationConfig {
+        ValidationConfig {
+            latency: Some(LatencyConfig {
+                p99_ms: Some(MaxBound { max: p99 }),
+                p50_ms: p50.map(|max| MaxBound { max }),
+                samples: 100,
+            }),
+            ..cfg()
+        }
+    }
+
+    #[test]
+    fn latency_percentiles_and_boundaries() {
+        let samples: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        // np.percentile(np.arange(1, 101), [50, 99]) == [50.5, 99.01]
+        let out = check_latency(&latency_cfg(100.0, Some(50.5)), &samples);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].name, "latency.p99_ms");
+        assert!((out[0].actual.unwrap() - 99.01).abs() < 1e-9);
+        assert_eq!(out[0].status, Status::Pass);
+        assert_eq!(out[1].name, "latency.p50_ms");
+        assert_eq!(out[1].actual, Some(50.5));
+        assert_eq!(out[1].status, Status::Pass);
+        assert_eq!(out[0].details["p50_ms"], 50.5);
+        let p99 = out[0].actual.unwrap();
+        assert_eq!(
+            check_latency(&latency_cfg(p99, None), &samples)[0].status,
+            Status::Pass
+        );
+        assert_eq!(
+            check_latency(&latency_cfg(95.0, None), &samples)[0].status,
+            Status::Warn
+        );
+        assert_eq!(
+            check_latency(&latency_cfg(90.0, None), &samples)[0].status,
+            Status::Fail
+        );
+        assert!(out[0]
+            .message
+            .starts_with("p99 latency: 99.0ms (max: 100ms); p50 50.5ms over 100 samples"));
+    }
+
+    #[test]
+    fn latency_without_samples_fails() {
+        let out = check_latency(&cfg(), &[]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].status, Status::Fail);
+        assert!(out[0].message.contains("no latency samples"));
+        let out = check_latency(&cfg(), &[f64::NAN]);
+        assert_eq!(out[0].status, Status::Fail);
+    }
+
+    fn numeric(name: &str, cuts: Vec<f64>, shares: Vec<f64>) -> FeatureProfile {
+        FeatureProfile {
+            name: name.into(),
+            null_count: 0,
+            null_rate: 0.0,
+            kind: ProfileKind::Numeric {
+                count: 100,
+                mean: None,
+                std: None,
+                min: None,
+                max: None,
+                quantiles: Vec::new(),
+                psi_bins: PsiBins {
+                    cuts,
+                    shares,
+                    count: 100,
+                },
+                histogram: Histogram {
+                    edges: Vec::new(),
+                    counts: Vec::new(),
+                },
+                distinct_count: 100,
+            },
+        }
+    }
+
+    fn profile(features: Vec<FeatureProfile>) -> DatasetProfile {
+        DatasetProfile {
+            format: PROFILE_FORMAT.into(),
+            row_count: 100,
+            features,
+        }
+    }
+
+    fn drift_cfg(max: f64) -> ValidationConfig {
+        ValidationConfig {
+            drift: Some(DriftConfig {
+                psi: MaxBound { max },
+                ..DriftConfig::default()
+            }),
+            ..cfg()
+        }
+    }
+
+    /// Current values whose shares in the bins (-inf,1) [1,2) [2,3) [3,inf)
+    /// are `counts / sum(counts)`.
+    fn values(counts: [usize; 4]) -> Vec<f64> {
+        let mids = [0.5, 1.5, 2.5, 3.5];
+        counts
+            .iter()
+            .zip(mids)
+            .flat_map(|(&n, m)| std::iter::repeat_n(m, n))
+            .collect()
+    }
+
+    #[test]
+    fn drift_identical_passes_and_shifted_fails_with_hand_computed_psi() {
+        let p = profile(vec![numeric("x", vec![1.0, 2.0, 3.0], vec![0.25; 4])]);
+        let same = check_drift(&drift_cfg(0.2), &p, &[("x".into(), values([5, 5, 5, 5]))]);
+        assert_eq!(same[0].name, "drift.psi.x");
+        assert_eq!(same[0].status, Status::Pass);
+        assert_eq!(same[0].actual, Some(0.0));
+        assert!(same[0].details["smoothing"]
+            .as_str()
+            .unwrap()
+            .contains("1e-4"));
+
+        // All current values in the last bin: shares (0, 0, 0, 1), floored
+        // to 1e-4: 3 * (0.25 - 1e-4) * ln(0.25 / 1e-4) + (0.25 - 1) * ln(0.25).
+        let hand = 3.0 * (0.25 - 1e-4) * (0.25f64 / 1e-4).ln() + (0.25 - 1.0) * 0.25f64.ln();
+        assert!((hand - 6.9054080651788805).abs() < 1e-12);
+        let shifted = check_drift(&drift_cfg(0.2), &p, &[("x".into(), values([0, 0, 0, 10]))]);
+        assert_eq!(shifted[0].status, Status::Fail);
+        assert!((shifted[0].actual.unwrap() - hand).abs() < 1e-12);
+
+        // Shares (0.2, 0.25, 0.25, 0.3): PSI 0.020273255405408214 (<= 0.1).
+        let small = check_drift(&drift_cfg(0.2), &p, &[("x".into(), values([4, 5, 5, 6]))]);
+        assert!((small[0].actual.unwrap() - 0.020273255405408214).abs() < 1e-12);
+        assert_eq!(small[0].status, Status::Pass);
+        // Shares (0.1, 0.2, 0.3, 0.4): PSI 0.22821740957339184.
+        let mid = values([1, 2, 3, 4]);
+        let out = check_drift(&drift_cfg(0.3), &p, &[("x".into(), mid.clone())]);
+        assert!((out[0].actual.unwrap() - 0.22821740957339184).abs() < 1e-12);
+        assert_eq!(out[0].status, Status::Warn);
+        assert_eq!(
+            check_drift(&drift_cfg(0.2), &p, &[("x".into(), mid.clone())])[0].status,
+            Status::Fail
+        );
+        // Exactly at max / 2 passes, exactly at max warns.
+        let psi = out[0].actual.unwrap();
+        assert_eq!(
+            check_drift(&drift_cfg(psi * 2.0), &p, &[("x".into(), mid.clone())])[0].status,
+            Status::Pass
+        );
+        assert_eq!(
+            check_drift(&drift_cfg(psi), &p, &[("x".into(), mid)])[0].status,
+            Status::Warn
+        );
+    }
+
+    #[test]
+    fn drift_missing_feature_fails_and_worst_is_named() {
+        let p = profile(vec![
+            numeric("a", vec![1.0, 2.0, 3.0], vec![0.25; 4]),
+            numeric("b", vec![1.0, 2.0, 3.0], vec![0.25; 4]),
+            numeric("c", vec![1.0, 2.0, 3.0], vec![0.25; 4]),
+        ]);
+        let out = check_drift(
+            &drift_cfg(0.2),
+            &p,
+            &[
+                ("a".into(), values([5, 5, 5, 5])),
+                ("b".into(), values([1, 2, 3, 4])),
+            ],
+        );
+        assert_eq!(out.len(), 3);
+        assert!(
+            out[1].message.ends_with(", worst of 2 features"),
+            "{}",
+            out[1].message
+        );
+        assert!(!out[0].message.contains("worst"));
+        assert_eq!(out[2].status, Status::Fail);
+        assert_eq!(out[2].message, "c: missing from the current data");
+        let nan = check_drift(&drift_cfg(0.2), &p, &[("a".into(), vec![f64::NAN])]);
+        assert_eq!(nan[0].status, Status::Fail);
+    }
+
+    #[test]
+    fn drift_categorical_psi() {
+        let cat = FeatureProfile {
+            name: "Contract".into(),
+            null_count: 0,
+            null_rate: 0.0,
+            kind: ProfileKind::Categorical {
+                count: 10,
+                distinct_count: 2,
+                frequencies: vec![("a".into(), 0.5), ("b".into(), 0.5)],
+                other_share: 0.0,
+            },
+        };
+        let p = profile(vec![cat]);
+        let current = vec![
+            Some("a".to_string()),
+            Some("a".into()),
+            Some("a".into()),
+            Some("c".into()),
+            None,
+        ];
+        // Without categorical values: one SKIP naming the feature.
+        let skipped = check_drift(&drift_cfg(0.2), &p, &[]);
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].status, Status::Skip);
+        assert!(skipped[0].message.contains("Contract"));
+
+        let out =
+            check_drift_with_categorical(&drift_cfg(0.2), &p, &[], &[("Contract".into(), current)]);
+        // Shares a 0.75, b 0 -> 1e-4, unseen c 0.25 against 1e-4.
+        let hand = (0.5 - 0.75) * (0.5f64 / 0.75).ln()
+            + (0.5 - 1e-4) * (0.5f64 / 1e-4).ln()
+            + (1e-4 - 0.25) * (1e-4f64 / 0.25).ln();
+        assert!((hand - 6.314340251529005).abs() < 1e-12);
+        assert!((out[0].actual.unwrap() - hand).abs() < 1e-12);
+        assert_eq!(out[0].status, Status::Fail);
+        assert_eq!(out[0].details["missing_count"], 1);
+        assert_eq!(out[0].details["bins"][2]["category"], "c");
+        assert_eq!(out[0].details["bins"][2]["unseen"], true);
+
+        let same = categorical_psi(
+            &[("a".into(), 0.5), ("b".into(), 0.5)],
+            0.0,
+            &[Some("a".into()), Some("b".into())],
+        )
+        .unwrap();
+        assert_eq!(same.psi, 0.0);
+        // With an `other` share, unlisted values share its bin.
+        let other = categorical_psi(
+            &[("a".into(), 0.5)],
+            0.5,
+            &[Some("a".into()), Some("z".into())],
+        )
+        .unwrap();
+        assert_eq!(other.bins.len(), 2);
+        assert_eq!(other.bins[1].category, "(other)");
+        assert_eq!(other.psi, 0.0);
+        assert!(categorical_psi(&[("a".into(), 1.0)], 0.0, &[None]).is_none());
+    }
+
+    fn cov(min: f64) -> ValidationConfig {
+        ValidationConfig {
+            coverage: Some(Bound::min(min)),
+            ..cfg()
+        }
+    }
+
+    #[test]
+    fn coverage_counts_none_and_nan() {
+        let mut preds: Vec<Option<f64>> = vec![Some(0.5); 18];
+        preds.push(None);
+        preds.push(Some(f64::NAN));
+        // 18 / 20 = 0.9; 0.95 * 0.95 = 0.9025: FAIL.
+        let out = check_coverage(&cov(0.95), &preds);
+        assert_eq!(out[0].status, Status::Fail);
+        assert_eq!(out[0].actual, Some(0.9));
+        assert!(
+            out[0].message.contains("18 of 20 rows"),
+            "{}",
+            out[0].message
+        );
+        assert!(out[0].message.contains("1 missing, 1 non-finite"));
+        assert_eq!(check_coverage(&cov(0.9), &preds)[0].status, Status::Pass);
+        // 0.9 against 0.92: within 5% below.
+        assert_eq!(check_coverage(&cov(0.92), &preds)[0].status, Status::Warn);
+        // 19 / 20 = 0.95 exactly.
+        preds[18] = Some(0.1);
+        assert_eq!(check_coverage(&cov(0.95), &preds)[0].status, Status::Pass);
+        // A probability outside [0, 1] counts for classifiers only.
+        preds[0] = Some(1.5);
+        assert_eq!(check_coverage(&cov(0.95), &preds)[0].status, Status::Pass);
+        let p = check_coverage_for(&cov(0.95), &preds, PredictionKind::Probability);
+        assert_eq!(p[0].actual, Some(0.9));
+        assert_eq!(p[0].details["out_of_range"], 1);
+        assert_eq!(check_coverage(&cov(0.95), &[])[0].status, Status::Fail);
+        assert!(check_coverage(&cfg(), &preds).is_empty());
+    }
+
+    #[test]
+    fn slices_with_a_single_class_slice_warn() {
+        let c = ValidationConfig {
+            slices: vec![SliceConfig {
+                column: "Contract".into(),
+                metric: "auc_roc".into(),
+                min: Some(0.7),
+                max: None,
+            }],
+            ..cfg()
+        };
+        let values: Vec<Option<String>> = ["M", "M", "M", "M", "Y", "Y"]
+            .iter()
+            .map(|s| Some(s.to_string()))
+            .chain([None, None])
+            .collect();
+        let y_true = [0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0];
+        let y_score = [0.1, 0.9, 0.2, 0.8, 0.3, 0.4, 0.2, 0.7];
+        let out = check_slices(&c, "Contract", &values, &y_true, &y_score);
+        let names: Vec<&str> = out.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "slice.Contract=(missing).auc_roc",
+                "slice.Contract=M.auc_roc",
+                "slice.Contract=Y.auc_roc"
+            ]
+        );
+        assert_eq!(out[0].status, Status::Fail);
+        assert_eq!(out[0].actual, Some(0.0));
+        assert_eq!(out[1].status, Status::Pass);
+        assert_eq!(out[1].actual, Some(1.0));
+        assert_eq!(out[1].details["rows"], 4);
+        assert_eq!(out[2].status, Status::Warn);
+        assert_eq!(out[2].actual, None);
+        assert!(
+            out[2].message.contains("Only one class"),
+            "{}",
+            out[2].message
+        );
+        assert_eq!(out[2].details["rows"], 2);
+        assert!(check_slices(&c, "other", &values, &y_true, &y_score).is_empty());
+        let bad = check_slices(&c, "Contract", &values, &y_true[..3], &y_score);
+        assert_eq!(bad[0].status, Status::Fail);
+    }
+
+    fn col(name: &str, t: ColumnType, nullable: bool) -> FeatureColumn {
+        FeatureColumn {
+            name: name.into(),
+            column_type: t,
+            nullable,
+            categories: None,
+        }
+    }
+
+    #[test]
+    fn schema_rules() {
+        use ColumnType::*;
+        let base = vec![
+            col("a", Long, false),
+            col("b", Double, true),
+            col("c", String, false),
+        ];
+        let same = check_schema(&base, &base);
+        assert_eq!(same[0].status, Status::Pass);
+        assert_eq!(
+            same[0].message,
+            "schema: the candidate accepts the baseline's inputs (3 shared, 0 widened, 0 new optional, 0 dropped)"
+        );
+
+        let added = [
+            base.clone(),
+            vec![col("d", Double, false), col("e", Long, true)],
+        ]
+        .concat();
+        let out = check_schema(&added, &base);
+        assert_eq!(out[0].status, Status::Fail);
+        assert!(
+            out[0].message.contains("new required input(s) d"),
+            "{}",
+            out[0].message
+        );
+        assert!(!out[0].message.contains("e,"));
+
+        let dropped = check_schema(&base[..2], &base);
+        assert_eq!(dropped[0].status, Status::Pass);
+        assert_eq!(dropped[0].details["dropped"][0], "c");
+
+        let widened = check_schema(&[col("a", Double, false)], &[col("a", Integer, false)]);
+        assert_eq!(widened[0].status, Status::Pass);
+        assert_eq!(widened[0].details["widened"][0], "a: integer -> double");
+        assert_eq!(
+            check_schema(&[col("a", Long, false)], &[col("a", Integer, false)])[0].status,
+            Status::Pass
+        );
+        assert_eq!(
+            check_schema(&[col("a", Double, false)], &[col("a", Float, false)])[0].status,
+            Status::Pass
+        );
+
+        let narrowed = check_schema(&[col("a", Integer, false)], &[col("a", Long, false)]);
+        assert_eq!(narrowed[0].status, Status::Fail);
+        assert!(narrowed[0].message.contains("a: long -> integer"));
+        assert_eq!(
+            check_schema(&[col("a", String, false)], &[col("a", Double, false)])[0].status,
+            Status::Fail
+        );
+        assert_eq!(
+            check_schema(&[col("a", Float, false)], &[col("a", Double, false)])[0].status,
+            Status::Fail
+        );
+
+        let now_required = check_schema(&[col("b", Double, false)], &[col("b", Double, true)]);
+        assert_eq!(now_required[0].status, Status::Warn);
+    }
+
+    #[test]
+    fn tolerance_is_relative() {
+        assert!(approx_le(1.0 + 1e-13, 1.0));
+        assert!(!approx_le(1.0 + 1e-9, 1.0));
+        assert!(approx_ge(1e6 - 1e-7, 1e6));
+        assert!(!approx_le(f64::NAN, 1.0));
+    }
+}

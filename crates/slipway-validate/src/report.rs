@@ -288,3 +288,157 @@ fn html(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(name: &str, status: Status, message: &str) -> CheckResult {
+        CheckResult {
+            name: name.into(),
+            status,
+            actual: Some(0.839),
+            threshold: Some(0.8),
+            message: message.into(),
+            details: json!({}),
+        }
+    }
+
+    fn report(checks: Vec<CheckResult>) -> Report {
+        Report::new(
+            "abc123",
+            "runs:/abc123/model",
+            Some("models:/churn/Production (v3)".into()),
+            checks,
+            "2025-01-01T00:00:00Z",
+        )
+    }
+
+    #[test]
+    fn text_has_the_guides_shape() {
+        let r = report(vec![
+            check(
+                "performance.accuracy",
+                Status::Pass,
+                "accuracy: 0.8390 (threshold: 0.8)",
+            ),
+            check(
+                "performance.auc_roc",
+                Status::Pass,
+                "auc_roc: 0.8500 (threshold: 0.75)",
+            ),
+            check(
+                "latency.p99_ms",
+                Status::Pass,
+                "p99 latency: 12.0ms (max: 100ms)",
+            ),
+            check(
+                "regression.f1",
+                Status::Warn,
+                "f1: candidate=0.7000, baseline=0.7100, degradation=0.0100 (max 0.02)",
+            ),
+        ]);
+        let rule = "=".repeat(60);
+        let expected = [
+            rule.as_str(),
+            "MODEL VALIDATION REPORT",
+            "Run: abc123 | Model: runs:/abc123/model | Baseline: models:/churn/Production (v3)",
+            &rule,
+            " [PASS] accuracy: 0.8390 (threshold: 0.8)",
+            " [PASS] auc_roc: 0.8500 (threshold: 0.75)",
+            " [PASS] p99 latency: 12.0ms (max: 100ms)",
+            " [WARN] f1: candidate=0.7000, baseline=0.7100, degradation=0.0100 (max 0.02)",
+            &rule,
+            "Results: 3 passed, 1 warnings, 0 failed",
+            "Overall: APPROVED",
+            &rule,
+        ]
+        .join("\n");
+        assert_eq!(r.to_text(), expected);
+        assert_eq!(r.verdict, Verdict::Approved);
+    }
+
+    #[test]
+    fn counts_skips_and_failures() {
+        let r = report(vec![
+            check("a", Status::Pass, "a"),
+            check(
+                "regression",
+                Status::Skip,
+                "regression: skipped, no baseline model in the registry",
+            ),
+            check("b", Status::Fail, "b\nsecond line"),
+            check("c", Status::Warn, "c"),
+        ]);
+        assert_eq!((r.passed, r.warnings, r.failed, r.skipped), (1, 1, 1, 1));
+        assert_eq!(r.verdict, Verdict::Rejected);
+        let text = r.to_text();
+        assert!(text.contains("\n [SKIP] regression: skipped"));
+        assert!(text.contains("\n [FAIL] b second line\n"));
+        assert!(
+            text.contains("Results: 1 passed, 1 warnings, 1 failed, 1 skipped\nOverall: REJECTED")
+        );
+        let only_warn = report(vec![check("c", Status::Warn, "c")]);
+        assert_eq!(only_warn.verdict, Verdict::Approved);
+        let empty = Report::new("r", "m", None, vec![], "t");
+        assert!(empty.to_text().contains("Baseline: none"));
+        assert_eq!(empty.verdict, Verdict::Approved);
+    }
+
+    #[test]
+    fn json_is_the_report() {
+        let r = report(vec![check("a", Status::Warn, "a")]);
+        let j = r.to_json();
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(v["verdict"], "APPROVED");
+        assert_eq!(v["checks"][0]["status"], "WARN");
+        assert_eq!(v["warnings"], 1);
+        let keys = [
+            "run_id",
+            "model",
+            "baseline",
+            "checks",
+            "passed",
+            "warnings",
+            "failed",
+            "skipped",
+            "verdict",
+            "created_at",
+        ];
+        let positions: Vec<usize> = keys
+            .iter()
+            .map(|k| j.find(&format!("\"{k}\"")).unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "field order");
+        let back: Report = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn markdown_and_html_escape_text() {
+        let evil = "slice <script>alert('x')</script> | a & b";
+        let r = report(vec![
+            check("slice.c=<script>.auc_roc", Status::Fail, evil),
+            check("a", Status::Pass, "fine"),
+        ]);
+        let md = r.to_markdown();
+        assert!(md.starts_with("## Model validation: REJECTED\n"));
+        assert!(!md.contains("<script>"), "{md}");
+        assert!(md.contains("&lt;script&gt;"));
+        assert!(md.contains("\\| a &amp; b"));
+        assert!(md.contains("| **FAIL** | "));
+        assert!(md.contains("| PASS | a | 0.839 | 0.8 | fine |"), "{md}");
+        // Every table row has the header's five cells.
+        for line in md.lines().filter(|l| l.starts_with('|')) {
+            let cells = line.replace("\\|", "").matches('|').count();
+            assert_eq!(cells, 6, "{line}");
+        }
+        let html = r.to_html();
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("slice &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; | a &amp; b"));
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains("<style>"));
+        assert!(html.contains("class=\"verdict rejected\">REJECTED"));
+    }
+}
