@@ -18,7 +18,7 @@
 //! `max`, `actual <= max + margin * |max|`.
 
 use crate::config::{
-    Bound, ValidationConfig, DEFAULT_REGRESSION_METRICS, DEFAULT_REGRESSOR_METRICS,
+    Bound, SliceConfig, ValidationConfig, DEFAULT_REGRESSION_METRICS, DEFAULT_REGRESSOR_METRICS,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -873,11 +873,49 @@ pub fn check_slices(
     y_true: &[f64],
     y_score: &[f64],
 ) -> Vec<CheckResult> {
-    let configs: Vec<_> = cfg
+    let configs: Vec<&SliceConfig> = cfg
         .slices
         .iter()
         .filter(|s| s.column == slice_column)
         .collect();
+    slice_checks(
+        cfg.warn_margin,
+        slice_column,
+        &configs,
+        values,
+        y_true,
+        y_score,
+    )
+}
+
+/// One slice config's checks (same rules as [`check_slices`]); for callers
+/// that loop over `cfg.slices` themselves, so two configs on one column are
+/// not each evaluated twice.
+pub fn check_slice(
+    cfg: &ValidationConfig,
+    slice: &SliceConfig,
+    values: &[Option<String>],
+    y_true: &[f64],
+    y_score: &[f64],
+) -> Vec<CheckResult> {
+    slice_checks(
+        cfg.warn_margin,
+        &slice.column,
+        &[slice],
+        values,
+        y_true,
+        y_score,
+    )
+}
+
+fn slice_checks(
+    warn_margin: f64,
+    slice_column: &str,
+    configs: &[&SliceConfig],
+    values: &[Option<String>],
+    y_true: &[f64],
+    y_score: &[f64],
+) -> Vec<CheckResult> {
     if configs.is_empty() {
         return Vec::new();
     }
@@ -934,7 +972,7 @@ pub fn check_slices(
             let n = rows.len();
             match slice_metric(&sc.metric, &yt, &ys) {
                 Ok(m) if m.is_finite() => {
-                    let (status, threshold) = grade(m, &bound, cfg.warn_margin);
+                    let (status, threshold) = grade(m, &bound, warn_margin);
                     out.push(CheckResult::new(
                         name,
                         status,
@@ -943,7 +981,7 @@ pub fn check_slices(
                         format!(
                             "{label}: {m:.4} ({}, {n} rows){}",
                             bound_text(&bound),
-                            margin_note(status, cfg.warn_margin)
+                            margin_note(status, warn_margin)
                         ),
                         details,
                     ));
@@ -1590,6 +1628,21 @@ mod tests {
         );
         assert_eq!(out[2].details["rows"], 2);
         assert!(check_slices(&c, "other", &values, &y_true, &y_score).is_empty());
+        let mut two = c.clone();
+        two.slices.push(SliceConfig {
+            column: "Contract".into(),
+            metric: "accuracy".into(),
+            min: Some(0.5),
+            max: None,
+        });
+        assert_eq!(
+            check_slices(&two, "Contract", &values, &y_true, &y_score).len(),
+            6
+        );
+        let one = check_slice(&two, &two.slices[1], &values, &y_true, &y_score);
+        assert_eq!(one.len(), 3);
+        assert_eq!(one[1].name, "slice.Contract=M.accuracy");
+        assert_eq!(one[1].actual, Some(1.0));
         let bad = check_slices(&c, "Contract", &values, &y_true[..3], &y_score);
         assert_eq!(bad[0].status, Status::Fail);
     }

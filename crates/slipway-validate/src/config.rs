@@ -25,6 +25,7 @@ use crate::ValidateError;
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// Metrics a slice check can compute (the names `slipway train` logs).
 pub const SLICE_METRICS: [&str; 9] = [
@@ -198,8 +199,9 @@ pub struct DriftConfig {
     /// rule). Default 0.2.
     pub psi: MaxBound,
     pub reference: DriftReference,
-    /// Current data file; the CLI's `--current`/`--data` can supply it.
-    pub current: Option<String>,
+    /// Current data file (relative paths are the caller's to resolve); the
+    /// CLI's `--current`/`--data` can supply it.
+    pub current: Option<PathBuf>,
 }
 
 impl Default for DriftConfig {
@@ -484,7 +486,7 @@ impl ValidationConfig {
                     if current.trim().is_empty() {
                         return Err(invalid("drift.current", "the path is empty"));
                     }
-                    out.current = Some(current);
+                    out.current = Some(PathBuf::from(current));
                 }
                 Some(out)
             }
@@ -593,7 +595,10 @@ mod tests {
         assert_eq!(r.max_degradation, 0.02);
         assert_eq!(cfg.latency.unwrap().p99_ms, Some(MaxBound { max: 100.0 }));
         let d = cfg.drift.unwrap();
-        assert_eq!(d.current.as_deref(), Some("data/recent.parquet"));
+        assert_eq!(
+            d.current.as_deref(),
+            Some(std::path::Path::new("data/recent.parquet"))
+        );
         assert_eq!(d.reference, DriftReference::TrainingProfile);
         assert_eq!(cfg.coverage, Some(Bound::min(0.95)));
         assert_eq!(cfg.slices.len(), 1);
