@@ -375,6 +375,18 @@ fn quantile_linear(sorted: &[f64], q: f64) -> f64 {
 /// (others are counted as ignored). Each configured percentile PASSes at or
 /// under its max, WARNs within `warn_margin` above it, FAILs beyond; both
 /// percentiles are always in the details. No usable sample: one FAIL.
+/// Milliseconds with the digits that matter: in-process models score in
+/// microseconds, which one decimal would show as 0.0.
+fn fmt_ms(ms: f64) -> String {
+    if ms >= 10.0 {
+        format!("{ms:.1}")
+    } else if ms >= 0.1 {
+        format!("{ms:.3}")
+    } else {
+        format!("{ms:.4}")
+    }
+}
+
 pub fn check_latency(cfg: &ValidationConfig, single_row_ms: &[f64]) -> Vec<CheckResult> {
     let Some(lc) = &cfg.latency else {
         return Vec::new();
@@ -424,8 +436,10 @@ pub fn check_latency(cfg: &ValidationConfig, single_row_ms: &[f64]) -> Vec<Check
             Some(value),
             Some(limit.max),
             format!(
-                "{label} latency: {value:.1}ms (max: {}ms); {other_label} {other:.1}ms over {} samples{}",
+                "{label} latency: {}ms (max: {}ms); {other_label} {}ms over {} samples{}",
+                fmt_ms(value),
                 limit.max,
+                fmt_ms(other),
                 sorted.len(),
                 margin_note(status, cfg.warn_margin)
             ),
@@ -438,7 +452,11 @@ pub fn check_latency(cfg: &ValidationConfig, single_row_ms: &[f64]) -> Vec<Check
             Status::Skip,
             None,
             None,
-            format!("latency: no budget configured (p50 {p50:.1}ms, p99 {p99:.1}ms)"),
+            format!(
+                "latency: no budget configured (p50 {}ms, p99 {}ms)",
+                fmt_ms(p50),
+                fmt_ms(p99)
+            ),
             details,
         ));
     }

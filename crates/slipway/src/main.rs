@@ -5,10 +5,12 @@ mod datagen;
 mod demo;
 mod embedded;
 mod fmt;
+mod model_files;
 mod models;
 mod run_cmd;
 mod server;
 mod train;
+mod validate;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -106,6 +108,17 @@ Point clients at it with MLFLOW_TRACKING_URI=http://HOST:PORT."
     /// params, metrics, plots, a data profile and the model (MLflow layout) to the run.
     #[command(after_help = train::EXAMPLES)]
     Train(train::TrainArgs),
+
+    /// Check a trained run against thresholds, the production model, latency and drift budgets
+    ///
+    /// Prints the report (text, json, markdown, html), writes validation_result.txt, and logs
+    /// the report and the verdict (tag slipway.validation.status) to the run.
+    #[command(after_help = validate::VALIDATE_EXAMPLES)]
+    Validate(validate::ValidateArgs),
+
+    /// Move a validated run's model to a stage or alias (registering it if needed)
+    #[command(after_help = validate::PROMOTE_EXAMPLES)]
+    Promote(validate::PromoteArgs),
 
     /// Generate seeded synthetic datasets (Parquet or CSV) for demos, tests and benchmarks
     #[command(subcommand)]
@@ -521,7 +534,10 @@ fn init_logging(embedded: bool) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(matches!(cli.command, Command::Train(_) | Command::Demo(_)));
+    init_logging(matches!(
+        cli.command,
+        Command::Train(_) | Command::Demo(_) | Command::Validate(_) | Command::Promote(_)
+    ));
     let result = match cli.command {
         Command::Server(args) => server::run(args),
         Command::Datagen(command) => datagen::run(command),
@@ -530,6 +546,20 @@ fn main() -> ExitCode {
             &resolve_tracking_uri(cli.tracking_uri),
             &slipway_home(),
         ),
+        Command::Validate(args) => {
+            return validate::run_validate(
+                args,
+                &resolve_tracking_uri(cli.tracking_uri),
+                &slipway_home(),
+            )
+        }
+        Command::Promote(args) => {
+            return validate::run_promote(
+                args,
+                &resolve_tracking_uri(cli.tracking_uri),
+                &slipway_home(),
+            )
+        }
         Command::Train(args) => {
             return train::run(
                 args,
@@ -591,7 +621,9 @@ fn run_client_command(command: Command, tracking: &TrackingUri) -> anyhow::Resul
                 | Command::Run(_)
                 | Command::Datagen(_)
                 | Command::Train(_)
-                | Command::Demo(_) => {
+                | Command::Demo(_)
+                | Command::Validate(_)
+                | Command::Promote(_) => {
                     unreachable!("handled in main")
                 }
             }

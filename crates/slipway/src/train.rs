@@ -629,7 +629,7 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn utc_now_mlflow() -> String {
+pub fn utc_now_mlflow() -> String {
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
