@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""ONNX fixtures for crates/slipway-onnx, and the Python side of the parity check.
+
+  make_fixtures.py generate OUT_DIR     train, convert, run onnxruntime on the full
+                                        test set; write NAME.onnx + NAME.expected.json
+  make_fixtures.py compare EXPECTED.json RUST_OUTPUT.json
+                                        exit 1 unless every row matches within 1e-5
+                                        (probabilities/values) and labels are identical
+  make_fixtures.py bench OUT_DIR NAME.. onnxruntime single-row latency (µs/row, 1 thread)
+
+Seeded and reproducible with the versions pinned in requirements.txt.
+"""
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+TOL = 1e-5
+
+
+def _datasets():
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, make_classification
+    from sklearn.model_selection import train_test_split
+
+    out = {}
+    x, y = load_breast_cancer(return_X_y=True)
+    out["breast_cancer"] = train_test_split(
+        x.astype(np.float32), y, test_size=0.25, random_state=42, stratify=y
+    )
+    # churn-like: binary, imbalanced, some missing values
+    x, y = make_classification(
+        n_samples=1500, n_features=12, n_informative=6, n_redundant=2,
+        weights=[0.75], flip_y=0.03, random_state=7,
+    )
+    x = x.astype(np.float32)
+    out["churn_complete"] = train_test_split(x, y, test_size=0.2, random_state=42, stratify=y)
+    x = x.copy()
+    rng = np.random.RandomState(7)
+    x[rng.rand(*x.shape) < 0.03] = np.nan
+    out["churn"] = train_test_split(x, y, test_size=0.2, random_state=42, stratify=y)
+    x, y = load_diabetes(return_X_y=True)
+    out["diabetes"] = train_test_split(x.astype(np.float32), y, test_size=0.25, random_state=42)
+    iris = load_iris()
+    names = np.array(iris.target_names)[iris.target]
+    out["iris"] = train_test_split(
+        iris.data.astype(np.float32), names, test_size=0.3, random_state=42, stratify=names
+    )
+    return out
+
+
+def _models():
+    """(name, dataset, factory, converter, convert options)."""
+    from lightgbm import LGBMClassifier
+    from sklearn.ensemble import (
+        GradientBoostingClassifier, GradientBoostingRegressor, RandomForestClassifier,
+    )
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from xgboost import XGBClassifier
+
+    return [
+        # skl2onnx default output: label + ZipMap'ed probabilities
+        ("gbc_breast_cancer", "breast_cancer",
+         lambda: GradientBoostingClassifier(n_estimators=60, max_depth=3, random_state=0), "skl", {}),
+        # no missing values: skl2onnx does not convert the missing-value routing that
+        # scikit-learn >= 1.4 forests learn
+        ("rf_churn", "churn_complete",
+         lambda: RandomForestClassifier(n_estimators=20, max_depth=6, random_state=0), "skl",
+         {"zipmap": False}),
+        ("lr_pipeline_churn", "churn",
+         lambda: Pipeline([("impute", SimpleImputer(strategy="median")),
+                           ("scale", StandardScaler()),
+                           ("lr", LogisticRegression(max_iter=1000))]), "skl", {}),
+        ("gbr_diabetes", "diabetes",
+         lambda: GradientBoostingRegressor(n_estimators=60, max_depth=3, random_state=0), "skl", {}),
+        ("gbc_iris", "iris",
+         lambda: GradientBoostingClassifier(n_estimators=20, max_depth=2, random_state=0), "skl",
+         {"zipmap": False}),
+        ("xgb_churn", "churn",
+         lambda: XGBClassifier(n_estimators=40, max_depth=4, learning_rate=0.2, random_state=0,
+                               n_jobs=1), "xgb", {}),
+        ("lgbm_breast_cancer", "breast_cancer",
+         lambda: LGBMClassifier(n_estimators=40, num_leaves=15, random_state=0, n_jobs=1,
+                                verbose=-1), "lgbm", {}),
+    ]
+
+
+def _convert(model, kind, n_features, options):
+    from skl2onnx.common.data_types import FloatTensorType
+
+    initial = [("input", FloatTensorType([None, n_features]))]
+    if kind == "skl":
+        from skl2onnx import to_onnx
+
+        opts = {id(model): options} if options else None
+        return to_onnx(model, initial_types=initial, options=opts, target_opset={"": 17, "ai.onnx.ml": 3})
+    from onnxmltools.convert import convert_lightgbm, convert_xgboost
+    from onnxmltools.convert.common.data_types import FloatTensorType as OFloat
+
+    initial = [("input", OFloat([None, n_features]))]
+    if kind == "xgb":
+        return convert_xgboost(model, initial_types=initial, target_opset=15)
+    return convert_lightgbm(model, initial_types=initial, target_opset=15, zipmap=True)
+
+
+def _jsonable(v):
+    """A float32 as the shortest decimal that reads back as the same float32 (NaN: null)."""
+    v = np.float32(v)
+    return None if math.isnan(v) else float(str(v))
+
+
+def _ort_outputs(sess, x):
+    """Run onnxruntime; return dict with label / probabilities / values / class_labels."""
+    outs = sess.run(None, {sess.get_inputs()[0].name: x})
+    res = {}
+    for meta, val in zip(sess.get_outputs(), outs):
+        if isinstance(val, list):  # ZipMap: list of {class: prob}
+            keys = list(val[0].keys())
+            res["class_labels"] = [k if isinstance(k, str) else int(k) for k in keys]
+            res["probabilities"] = [[_jsonable(row[k]) for k in keys] for row in val]
+        elif val.dtype.kind in "iuUSO" and "label" in meta.name:
+            res["label"] = [v if isinstance(v, str) else int(v) for v in val.reshape(-1).tolist()]
+        elif "label" in meta.name:
+            res["label"] = val.reshape(-1).tolist()
+        elif "prob" in meta.name:
+            res["probabilities"] = [[_jsonable(v) for v in row] for row in val]
+        else:
+            res["values"] = [[_jsonable(v) for v in row] for row in val.reshape(len(x), -1)]
+    return res
+
+
+def generate(out_dir: Path):
+    import onnxruntime as ort
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = _datasets()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    for name, ds, factory, kind, options in _models():
+        x_train, x_test, y_train, y_test = data[ds]
+        model = factory()
+        model.fit(x_train, y_train)
+        onx = _convert(model, kind, x_train.shape[1], options)
+        onx.doc_string = ""
+        path = out_dir / f"{name}.onnx"
+        path.write_bytes(onx.SerializeToString())
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        res = _ort_outputs(sess, x_test)
+        # the Python model itself, as a second reference
+        if hasattr(model, "predict_proba"):
+            sk = model.predict_proba(x_test)
+            diff = float(np.max(np.abs(np.asarray(res["probabilities"]) - sk)))
+        else:
+            sk = model.predict(x_test)
+            diff = float(np.max(np.abs(np.asarray(res["values"]).reshape(-1) - sk)))
+            diff = diff / max(1.0, float(np.max(np.abs(sk))))
+        expected = {
+            "model": name,
+            "producer": f"{onx.producer_name} {onx.producer_version}",
+            "input_name": sess.get_inputs()[0].name,
+            "n_features": int(x_test.shape[1]),
+            "inputs": [[_jsonable(v) for v in row] for row in x_test],
+            "onnxruntime_vs_python_max_abs_diff": diff,
+            **res,
+        }
+        (out_dir / f"{name}.expected.json").write_text(json.dumps(expected, allow_nan=False) + "\n")
+        ops = sorted({f"{n.domain or 'ai.onnx'}:{n.op_type}" for n in onx.graph.node})
+        print(f"{name}: {path.stat().st_size} bytes, {len(x_test)} rows, ort-vs-python {diff:.2e}, ops {ops}")
+
+
+def compare(expected_path: Path, got_path: Path) -> int:
+    exp = json.loads(expected_path.read_text())
+    got = json.loads(got_path.read_text())
+    errors = []
+    n = len(exp["inputs"])
+    for key in ("label", "class_labels"):
+        if key in exp:
+            if got.get(key) != exp[key]:
+                bad = [i for i, (a, b) in enumerate(zip(exp[key], got.get(key) or [])) if a != b]
+                errors.append(f"{key} differs (first rows {bad[:5]}; got {str(got.get(key))[:80]})")
+    worst = 0.0
+    for key in ("probabilities", "values"):
+        if key not in exp:
+            continue
+        if key not in got or len(got[key]) != n:
+            errors.append(f"{key}: missing or wrong row count")
+            continue
+        for i, (er, gr) in enumerate(zip(exp[key], got[key])):
+            if len(er) != len(gr):
+                errors.append(f"{key} row {i}: {len(gr)} columns, expected {len(er)}")
+                break
+            for a, b in zip(er, gr):
+                d = abs(a - b)
+                worst = max(worst, d)
+                if not d <= TOL * max(1.0, abs(a)):
+                    errors.append(f"{key} row {i}: got {gr}, onnxruntime {er}")
+                    break
+    status = "OK" if not errors else "MISMATCH"
+    print(f"{exp['model']}: {status} ({n} rows, max abs diff {worst:.2e})")
+    for e in errors[:10]:
+        print("  " + e)
+    return 0 if not errors else 1
+
+
+def bench(out_dir: Path, names):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    for name in names:
+        exp = json.loads((out_dir / f"{name}.expected.json").read_text())
+        rows = np.array([[np.nan if v is None else v for v in r] for r in exp["inputs"]], dtype=np.float32)
+        sess = ort.InferenceSession(str(out_dir / f"{name}.onnx"), opts, providers=["CPUExecutionProvider"])
+        iname = sess.get_inputs()[0].name
+        for r in rows[:50]:
+            sess.run(None, {iname: r[None, :]})
+        reps = 20
+        t0 = time.process_time()
+        for _ in range(reps):
+            for r in rows:
+                sess.run(None, {iname: r[None, :]})
+        us = (time.process_time() - t0) / (reps * len(rows)) * 1e6
+        t0 = time.process_time()
+        for _ in range(reps):
+            sess.run(None, {iname: rows})
+        batch_us = (time.process_time() - t0) / (reps * len(rows)) * 1e6
+        print(f"{name}: onnxruntime {ort.__version__} single-row {us:.1f} µs/row (CPU), "
+              f"batch of {len(rows)} {batch_us:.2f} µs/row")
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[0] == "generate":
+        generate(Path(argv[1]))
+        return 0
+    if len(argv) == 3 and argv[0] == "compare":
+        return compare(Path(argv[1]), Path(argv[2]))
+    if len(argv) >= 3 and argv[0] == "bench":
+        bench(Path(argv[1]), argv[2:])
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
