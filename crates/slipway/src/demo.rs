@@ -1,15 +1,19 @@
 //! `slipway demo`: the whole path on generated data, with nothing to install:
-//! generate a churn dataset, train a model, log the run, register the model
-//! (the first version becomes `@champion`), print a summary, and serve the
-//! tracking UI/API. Each box of the product extends it.
+//! generate a churn dataset, train a model, log and register it, validate it
+//! against the production model on a recent window (performance, regression,
+//! latency, drift, coverage), promote it to Production and `@champion` when
+//! the gate approves, print a summary, and serve the tracking API. Each box
+//! of the product extends it.
 
 use crate::train::{self, Options, Outcome};
+use crate::validate;
 use crate::{TrackingUri, UsageError};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use slipway_data::churn::{self, ChurnConfig};
 use slipway_train::config::{DataConfig, ModelConfig, SplitConfig, TrainConfig};
+use slipway_validate::Verdict;
 use std::path::Path;
 use std::time::Instant;
 
@@ -51,7 +55,7 @@ pub struct DemoArgs {
 
 fn step(quiet: bool, n: u32, what: &str) {
     if !quiet {
-        eprintln!("[{n}/4] {what}");
+        eprintln!("[{n}/5] {what}");
     }
 }
 
@@ -119,20 +123,86 @@ pub fn run(args: DemoArgs, tracking: &TrackingUri, home: &Path) -> anyhow::Resul
         home: home.to_path_buf(),
     };
     let outcome = train::train_and_log(&runtime, prepared, &opts)?;
-    step(args.quiet, 3, "registering the model");
-    let champion = runtime.block_on(crown_first_champion(&outcome, tracking, home))?;
-
+    drop(runtime);
     print!("{}", train::summary(&outcome));
-    println!(
-        "{}",
-        next_steps(&outcome, champion.as_deref(), &args, tracking)
-    );
+
+    // 3. Validate against the model in Production (none on the first run).
+    step(args.quiet, 3, "validating against the production model");
+    let recent = data_dir.join("recent");
+    let recent_data = churn::generate(&ChurnConfig {
+        customers: (args.customers / 2).max(100),
+        seed: args.seed.wrapping_add(1),
+        ..Default::default()
+    })
+    .map_err(|e| UsageError::new(e.to_string()))?;
+    slipway_data::write_tables(
+        &recent,
+        &[("training", &recent_data.training)],
+        slipway_data::Format::Parquet,
+        &|_| {},
+    )?;
+    let validation_config = home.join("demo").join("validation.yaml");
+    std::fs::write(
+        &validation_config,
+        format!(
+            "# slipway demo's validation gate (edit and rerun `slipway validate --config` with it)\n\
+             performance: {{auc_roc: {{min: 0.70}}, accuracy: {{min: 0.75}}}}\n\
+             regression: {{metrics: [accuracy, f1, auc_roc], max_degradation: 0.02}}\n\
+             latency: {{p99_ms: {{max: 100}}, samples: 1000}}\n\
+             drift: {{psi: {{max: 0.2}}, current: {}}}\n\
+             coverage: {{min: 0.95}}\n",
+            recent.join("training.parquet").display()
+        ),
+    )
+    .with_context(|| format!("cannot write {}", validation_config.display()))?;
+    let verdict = validate::validate(
+        validate::ValidateArgs {
+            run_id: outcome.run_id.clone(),
+            config: Some(validation_config),
+            baseline: None,
+            name: Some(MODEL_NAME.into()),
+            data: Some(recent.join("training.parquet")),
+            current: None,
+            format: validate::ReportFormat::Text,
+            result_file: home.join("demo").join("validation_result.txt"),
+            no_log: false,
+        },
+        tracking,
+        home,
+    )?;
+
+    // 4. Promote only what the gate approved.
+    let promoted = if verdict == Verdict::Approved {
+        step(args.quiet, 4, "promoting to Production and @champion");
+        let text = validate::promote_cmd(
+            &validate::PromoteArgs {
+                run_id: outcome.run_id.clone(),
+                stage: Some("Production".into()),
+                alias: Some("champion".into()),
+                name: Some(MODEL_NAME.into()),
+                force: false,
+                reason: None,
+                json: false,
+            },
+            tracking,
+            home,
+        )?;
+        print!("{text}");
+        true
+    } else {
+        println!(
+            "Not promoted: the validation gate REJECTED version {}.",
+            outcome.model_version.as_deref().unwrap_or("?")
+        );
+        false
+    };
+    println!("{}", next_steps(&outcome, promoted, &args, tracking));
     if args.exit {
         return Ok(());
     }
 
-    // 4. Serve what was logged.
-    step(args.quiet, 4, "serving the results (Ctrl-C to stop)");
+    // 5. Serve what was logged.
+    step(args.quiet, 5, "serving the results (Ctrl-C to stop)");
     if tracking.source != "the default" {
         println!("Runs went to {}; nothing to serve locally.", tracking.uri);
         return Ok(());
@@ -164,49 +234,17 @@ fn demo_config(training_path: &Path) -> TrainConfig {
     }
 }
 
-/// Points `@champion` at the new version when no version holds it yet
-/// (later runs become challengers; validation gates decide promotions).
-async fn crown_first_champion(
-    outcome: &Outcome,
-    tracking: &TrackingUri,
-    home: &Path,
-) -> anyhow::Result<Option<String>> {
-    let Some(version) = &outcome.model_version else {
-        return Ok(None);
-    };
-    let (client, embedded, _) = train::connect(tracking, home).await?;
-    let result = async {
-        let model = client.get_registered_model(MODEL_NAME).await?;
-        if let Some(current) = model.aliases.iter().find(|a| a.alias == "champion") {
-            return Ok(Some(current.version.clone()));
-        }
-        client
-            .set_registered_model_alias(MODEL_NAME, "champion", version)
-            .await?;
-        Ok::<_, anyhow::Error>(Some(version.clone()))
-    }
-    .await;
-    if let Some(server) = embedded {
-        server.stop().await;
-    }
-    result
-}
-
 fn next_steps(
     outcome: &Outcome,
-    champion: Option<&str>,
+    promoted: bool,
     args: &DemoArgs,
     tracking: &TrackingUri,
 ) -> String {
     let mut s = String::new();
-    if let (Some(v), Some(c)) = (&outcome.model_version, champion) {
-        if c == v {
-            s.push_str(&format!("models:/{MODEL_NAME}@champion is version {v}.\n"));
-        } else {
-            s.push_str(&format!(
-                "Version {v} is a challenger; models:/{MODEL_NAME}@champion stays version {c}.\n"
-            ));
-        }
+    if let (Some(v), true) = (&outcome.model_version, promoted) {
+        s.push_str(&format!(
+            "models:/{MODEL_NAME}/Production and models:/{MODEL_NAME}@champion are version {v}.\n"
+        ));
     }
     let url = if tracking.source == "the default" {
         format!("http://{}:{}", args.host, args.port)

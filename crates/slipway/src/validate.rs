@@ -138,7 +138,11 @@ fn read(path: &Path, what: &str) -> anyhow::Result<LoadedTable> {
     Ok(t)
 }
 
-fn validate(args: ValidateArgs, tracking: &TrackingUri, home: &Path) -> anyhow::Result<Verdict> {
+pub fn validate(
+    args: ValidateArgs,
+    tracking: &TrackingUri,
+    home: &Path,
+) -> anyhow::Result<Verdict> {
     let config = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -550,30 +554,8 @@ async fn validate_with(
 // ------------------------------------------------------------------ promote
 
 pub fn run_promote(args: PromoteArgs, tracking: &TrackingUri, home: &Path) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = runtime.block_on(async {
-        let (client, embedded, _) = train::connect(tracking, home).await?;
-        let result = promote(&client, &args).await;
-        if let Some(server) = embedded {
-            server.stop().await;
-        }
-        result
-    });
-    match result {
-        Ok(text) => match crate::write_stdout(&text) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(_) => ExitCode::from(1),
-        },
+    match promote_cmd(&args, tracking, home).and_then(|text| crate::write_stdout(&text)) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", crate::error_chain(&e));
             if e.downcast_ref::<UsageError>().is_some() {
@@ -583,6 +565,26 @@ pub fn run_promote(args: PromoteArgs, tracking: &TrackingUri, home: &Path) -> Ex
             }
         }
     }
+}
+
+/// Promotes as `slipway promote` does and returns what it printed.
+pub fn promote_cmd(
+    args: &PromoteArgs,
+    tracking: &TrackingUri,
+    home: &Path,
+) -> anyhow::Result<String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let (client, embedded, _) = train::connect(tracking, home).await?;
+        let result = promote(&client, args).await;
+        if let Some(server) = embedded {
+            server.stop().await;
+        }
+        result
+    })
 }
 
 /// Why a promotion was refused (exit 1).

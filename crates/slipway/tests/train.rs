@@ -435,7 +435,7 @@ fn logs_to_a_running_server_with_tracking_uri() {
 }
 
 #[test]
-fn demo_generates_trains_registers_and_crowns_a_champion() {
+fn demo_trains_validates_and_promotes() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let demo = || {
@@ -448,19 +448,35 @@ fn demo_generates_trains_registers_and_crowns_a_champion() {
     };
     let first = demo();
     assert!(first.contains("auc_roc"), "{first}");
+    assert!(first.contains("MODEL VALIDATION REPORT"), "{first}");
+    assert!(first.contains("Overall: APPROVED"), "{first}");
     assert!(
-        first.contains("models:/churn-classifier@champion is version 1"),
+        first.contains("models:/churn-classifier@champion are version 1"),
         "{first}"
     );
     assert!(first.contains("slipway server"), "{first}");
+    // The second run is validated against version 1 in Production.
     let second = demo();
-    assert!(second.contains("Version 2 is a challenger"), "{second}");
+    assert!(
+        second.contains("baseline=") && second.contains("degradation="),
+        "{second}"
+    );
+    assert!(
+        second.contains("models:/churn-classifier@champion are version 2"),
+        "{second}"
+    );
     assert!(home.join("demo/churn/training.parquet").exists());
     let (_server, client) = serve(&home);
-    let champion = rt()
+    let rt = rt();
+    let champion = rt
         .block_on(client.get_model_version_by_alias("churn-classifier", "champion"))
         .unwrap();
-    assert_eq!(champion.version, "1");
+    assert_eq!(champion.version, "2");
+    assert_eq!(champion.current_stage, "Production");
+    let v1 = rt
+        .block_on(client.get_model_version("churn-classifier", "1"))
+        .unwrap();
+    assert_eq!(v1.current_stage, "Archived");
 }
 
 /// Ctrl-C during training ends the run as KILLED (not left RUNNING), exit 130.
