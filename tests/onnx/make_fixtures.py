@@ -138,6 +138,8 @@ def _ort_outputs(sess, x):
 def generate(out_dir: Path):
     import onnxruntime as ort
 
+    ort.set_default_logger_severity(3)
+
     out_dir.mkdir(parents=True, exist_ok=True)
     data = _datasets()
     opts = ort.SessionOptions()
@@ -210,6 +212,8 @@ def compare(expected_path: Path, got_path: Path) -> int:
 
 def bench(out_dir: Path, names):
     import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1

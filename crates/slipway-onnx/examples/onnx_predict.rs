@@ -1,0 +1,89 @@
+//! `cargo run --release -p slipway-onnx --example onnx_predict -- MODEL.onnx INPUT.json [--bench]`
+//!
+//! INPUT.json: `{"inputs": [[f, ...], ...]}` (null is a missing value), e.g. a
+//! fixture's NAME.expected.json. Prints `{"label", "probabilities" | "values",
+//! "class_labels"}` as JSON on stdout. With `--bench`, also prints the
+//! single-row latency (µs per one-row call, best of 5 passes over all rows)
+//! and the batch throughput on stderr.
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use slipway_onnx::{Labels, OnnxModel};
+
+fn labels(l: &Labels) -> Value {
+    match l {
+        Labels::Int64(v) => json!(v),
+        Labels::String(v) => json!(v),
+    }
+}
+
+fn rows((data, cols): &(Vec<f32>, usize)) -> Value {
+    Value::Array(
+        data.chunks(*cols.max(&1))
+            .map(|r| Value::Array(r.iter().map(|&v| json!(f64::from(v))).collect()))
+            .collect(),
+    )
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 2 {
+        eprintln!("usage: onnx_predict MODEL.onnx INPUT.json [--bench]");
+        std::process::exit(2);
+    }
+    let t0 = Instant::now();
+    let model = OnnxModel::load(&std::fs::read(&args[0])?)?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let input: Value = serde_json::from_str(&std::fs::read_to_string(&args[1])?)?;
+    let inputs = input["inputs"]
+        .as_array()
+        .ok_or("INPUT.json has no 'inputs' array")?;
+    let n_rows = inputs.len();
+    let mut x = Vec::new();
+    for r in inputs {
+        for v in r.as_array().ok_or("a row is not an array")? {
+            x.push(v.as_f64().map_or(f32::NAN, |f| f as f32));
+        }
+    }
+    let out = model.run_f32(&x, n_rows)?;
+    let mut res = serde_json::Map::new();
+    if let Some(l) = &out.label {
+        res.insert("label".into(), labels(l));
+    }
+    if let Some(p) = &out.probabilities {
+        res.insert("probabilities".into(), rows(p));
+    }
+    if let Some(v) = &out.values {
+        res.insert("values".into(), rows(v));
+    }
+    if let Some(l) = &out.class_labels {
+        res.insert("class_labels".into(), labels(l));
+    }
+    println!("{}", Value::Object(res));
+
+    if args.iter().any(|a| a == "--bench") && n_rows > 0 {
+        let n_cols = x.len() / n_rows;
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t = Instant::now();
+            for r in 0..n_rows {
+                std::hint::black_box(model.run_f32(&x[r * n_cols..(r + 1) * n_cols], 1)?);
+            }
+            best = best.min(t.elapsed().as_secs_f64() / n_rows as f64);
+        }
+        let mut best_batch = f64::MAX;
+        for _ in 0..5 {
+            let t = Instant::now();
+            std::hint::black_box(model.run_f32(&x, n_rows)?);
+            best_batch = best_batch.min(t.elapsed().as_secs_f64() / n_rows as f64);
+        }
+        eprintln!(
+            "{}: load {load_ms:.2} ms, single-row {:.2} µs/row, batch of {n_rows} {:.3} µs/row",
+            args[0],
+            best * 1e6,
+            best_batch * 1e6
+        );
+    }
+    Ok(())
+}
