@@ -413,16 +413,6 @@ fn read_column(
 /// array (rare in practice: Parquet from pandas gives `Utf8` or dictionaries).
 fn arrow_cast_to_utf8(array: &dyn Array) -> ArrayRef {
     let values: Vec<Option<String>> = match array.data_type() {
-        DataType::LargeUtf8 => array
-            .as_string::<i64>()
-            .iter()
-            .map(|v| v.map(str::to_string))
-            .collect(),
-        DataType::Utf8View => array
-            .as_string_view()
-            .iter()
-            .map(|v| v.map(str::to_string))
-            .collect(),
         DataType::Dictionary(_, _) => {
             let dict = array.as_any_dictionary();
             let values = arrow_cast_to_utf8_plain(dict.values().as_ref());

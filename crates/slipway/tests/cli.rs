@@ -4,30 +4,12 @@
 use serde_json::Value;
 use slipway_client::{RunStatus, SlipwayClient};
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_slipway");
-
-/// Kills the server child on drop, so a failing assertion never leaks it.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
+use common::{free_port, ChildGuard, BIN};
 
 /// A `slipway` command with a clean environment for the tracking URI.
 fn slipway(tracking_uri: Option<&str>) -> Command {

@@ -4,30 +4,12 @@
 use serde_json::Value;
 use slipway_client::{CreateLoggedModel, Dataset, DatasetInput, ModelOutput, SlipwayClient, Tag};
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_slipway");
-
-/// Kills the server child on drop, so a failing assertion never leaks it.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
+use common::{free_port, rt, ChildGuard, BIN};
 
 /// A `slipway` command against `base`, with a clean environment (user `ci`).
 fn slipway(base: &str) -> Command {
@@ -109,13 +91,6 @@ fn start_server(dir: &Path) -> (ChildGuard, String) {
         std::thread::sleep(Duration::from_millis(50));
     }
     (guard, base)
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 struct Trained {

@@ -3,30 +3,12 @@
 //! result is read back through `slipway server` with slipway-client.
 
 use serde_json::Value;
-use slipway_client::SlipwayClient;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_slipway");
-
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
+use common::{err, out, rt, serve_home as serve, BIN};
 
 fn slipway(home: &Path) -> Command {
     let mut cmd = Command::new(BIN);
@@ -37,40 +19,6 @@ fn slipway(home: &Path) -> Command {
         .env("SLIPWAY_HOME", home)
         .env("COLUMNS", "200");
     cmd
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// `slipway server` over the embedded store under `home`.
-fn serve(home: &Path) -> (ChildGuard, SlipwayClient) {
-    let port = free_port();
-    let child = slipway(home)
-        .args(["server", "--port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = ChildGuard(child);
-    let client = SlipwayClient::new(format!("http://127.0.0.1:{port}")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while rt().block_on(client.health()).is_err() {
-        assert!(Instant::now() < deadline, "server never became healthy");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (guard, client)
 }
 
 /// Generated churn data (seeded), shared by the tests of this file.

@@ -5,36 +5,11 @@
 
 use serde_json::Value;
 use slipway_client::SlipwayClient;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_slipway");
-
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{err, out, rt, serve_home, ChildGuard, BIN};
 
 /// A server shared by the steps of one test, and commands pointed at it.
 struct Env {
@@ -46,25 +21,7 @@ struct Env {
 impl Env {
     fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(BIN)
-            .args(["server", "--port", &port.to_string()])
-            .env("SLIPWAY_HOME", dir.path().join("server"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = ChildGuard(child);
-        let client = SlipwayClient::new(format!("http://127.0.0.1:{port}")).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while rt().block_on(client.health()).is_err() {
-            assert!(Instant::now() < deadline, "server never became healthy");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (server, client) = serve_home(&dir.path().join("server"));
         Env {
             dir,
             _server: server,
