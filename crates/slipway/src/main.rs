@@ -21,7 +21,10 @@ const DEFAULT_TRACKING_URI: &str = "http://127.0.0.1:5000";
 
 const MAIN_EXAMPLES: &str = "\
 Examples:
+  slipway demo                                     # the whole loop on generated data, then serve it
   slipway server                                   # MLflow-compatible server on http://127.0.0.1:5000
+  slipway train --config train.yaml                # train, evaluate, log, register
+  slipway validate --run-id $RUN --config validation.yaml && slipway promote --run-id $RUN --stage Production
   slipway experiments list
   slipway runs list --experiment churn --filter \"metrics.auc_roc > 0.8\" --order-by \"metrics.auc_roc DESC\"
   slipway runs show 3f2a0c9e8d7b4a6f9e1c2b3a4d5e6f70
@@ -33,7 +36,8 @@ Examples:
 
 Python clients work unchanged: export MLFLOW_TRACKING_URI=http://127.0.0.1:5000";
 
-/// Slipway: an MLflow-compatible tracking server and CLI in one binary.
+/// Slipway: the MLOps platform in one binary: an MLflow-compatible tracking server and registry,
+/// a trainer, validation gates, and the CLI around them.
 #[derive(Debug, Parser)]
 #[command(
     name = "slipway",
@@ -42,8 +46,8 @@ Python clients work unchanged: export MLFLOW_TRACKING_URI=http://127.0.0.1:5000"
     after_help = MAIN_EXAMPLES
 )]
 struct Cli {
-    /// Tracking server for the experiments/runs/models/run commands [env: SLIPWAY_TRACKING_URI, then MLFLOW_TRACKING_URI]
-    /// [default: http://127.0.0.1:5000]
+    /// Tracking server [env: SLIPWAY_TRACKING_URI, then MLFLOW_TRACKING_URI] [default: http://127.0.0.1:5000;
+    /// for demo, train, validate and promote: the embedded store under $SLIPWAY_HOME]
     #[arg(long, global = true, value_name = "URI")]
     tracking_uri: Option<String>,
 
@@ -53,7 +57,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The whole loop on generated data: generate, train, register, serve
+    /// The whole loop on generated data: generate, train, register, validate, promote, serve
     ///
     /// Nothing to install and nothing to configure: runs and models go to the embedded
     /// store under $SLIPWAY_HOME (default ./slipway-data), which it then serves on
