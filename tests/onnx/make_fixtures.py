@@ -42,6 +42,18 @@ def _datasets():
     rng = np.random.RandomState(7)
     x[rng.rand(*x.shape) < 0.03] = np.nan
     out["churn"] = train_test_split(x, y, test_size=0.2, random_state=42, stratify=y)
+    # churn-like with a categorical column, as two inputs (numeric block, category)
+    x, y = make_classification(
+        n_samples=1000, n_features=6, n_informative=4, n_redundant=1,
+        weights=[0.75], flip_y=0.03, random_state=11,
+    )
+    contract = np.where(x[:, 0] < -0.5, "month-to-month", np.where(x[:, 0] < 0.7, "one year", "two year"))
+    num = x[:, 1:].astype(np.float32)
+    num[np.random.RandomState(11).rand(*num.shape) < 0.03] = np.nan
+    xm = np.empty((len(y), 6), dtype=object)
+    xm[:, :5] = num
+    xm[:, 5] = contract
+    out["churn_columns"] = train_test_split(xm, y, test_size=0.2, random_state=42, stratify=y)
     x, y = load_diabetes(return_X_y=True)
     out["diabetes"] = train_test_split(x.astype(np.float32), y, test_size=0.25, random_state=42)
     iris = load_iris()
@@ -58,10 +70,11 @@ def _models():
     from sklearn.ensemble import (
         GradientBoostingClassifier, GradientBoostingRegressor, RandomForestClassifier,
     )
+    from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
     from xgboost import XGBClassifier
 
     return [
@@ -77,6 +90,16 @@ def _models():
          lambda: Pipeline([("impute", SimpleImputer(strategy="median")),
                            ("scale", StandardScaler()),
                            ("lr", LogisticRegression(max_iter=1000))]), "skl", {}),
+        # ColumnTransformer: one input per column group (numeric tensor, string category)
+        ("gbc_columns_churn", "churn_columns",
+         lambda: Pipeline([
+             ("prep", ColumnTransformer([
+                 ("num", Pipeline([("impute", SimpleImputer(strategy="median")),
+                                   ("scale", StandardScaler())]), [0, 1, 2, 3, 4]),
+                 ("cat", OneHotEncoder(handle_unknown="ignore"), [5]),
+             ])),
+             ("gbc", GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0)),
+         ]), "skl-columns", {"zipmap": False}),
         ("gbr_diabetes", "diabetes",
          lambda: GradientBoostingRegressor(n_estimators=60, max_depth=3, random_state=0), "skl", {}),
         ("gbc_iris", "iris",
@@ -92,9 +115,15 @@ def _models():
 
 
 def _convert(model, kind, n_features, options):
-    from skl2onnx.common.data_types import FloatTensorType
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
     initial = [("input", FloatTensorType([None, n_features]))]
+    if kind == "skl-columns":
+        from skl2onnx import to_onnx
+
+        initial = [("num", FloatTensorType([None, n_features - 1])), ("contract", StringTensorType([None, 1]))]
+        opts = {id(model.steps[-1][1]): options}
+        return to_onnx(model, initial_types=initial, options=opts, target_opset={"": 17, "ai.onnx.ml": 3})
     if kind == "skl":
         from skl2onnx import to_onnx
 
@@ -115,9 +144,16 @@ def _jsonable(v):
     return None if math.isnan(v) else float(str(v))
 
 
+def _feeds(sess, x):
+    ins = sess.get_inputs()
+    if len(ins) == 1:
+        return {ins[0].name: x}
+    return {"num": x[:, :-1].astype(np.float32), "contract": x[:, -1:].astype(str)}
+
+
 def _ort_outputs(sess, x):
     """Run onnxruntime; return dict with label / probabilities / values / class_labels."""
-    outs = sess.run(None, {sess.get_inputs()[0].name: x})
+    outs = sess.run(None, _feeds(sess, x))
     res = {}
     for meta, val in zip(sess.get_outputs(), outs):
         if isinstance(val, list):  # ZipMap: list of {class: prob}
@@ -150,6 +186,11 @@ def generate(out_dir: Path):
         model.fit(x_train, y_train)
         onx = _convert(model, kind, x_train.shape[1], options)
         onx.doc_string = ""
+        onx.graph.name = name  # onnxmltools names graphs with a random uuid
+        opsets = sorted(((o.domain, o.version) for o in onx.opset_import))  # set order varies
+        del onx.opset_import[:]
+        for domain, version in opsets:
+            onx.opset_import.add(domain=domain, version=version)
         path = out_dir / f"{name}.onnx"
         path.write_bytes(onx.SerializeToString())
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
@@ -166,8 +207,12 @@ def generate(out_dir: Path):
             "model": name,
             "producer": f"{onx.producer_name} {onx.producer_version}",
             "input_name": sess.get_inputs()[0].name,
+            "n_rows": int(x_test.shape[0]),
             "n_features": int(x_test.shape[1]),
-            "inputs": [[_jsonable(v) for v in row] for row in x_test],
+            **({"inputs": [[_jsonable(v) for v in row] for row in x_test]}
+               if len(sess.get_inputs()) == 1 else
+               {"columns": {"num": [[_jsonable(v) for v in row[:-1]] for row in x_test],
+                            "contract": [[str(row[-1])] for row in x_test]}}),
             "onnxruntime_vs_python_max_abs_diff": diff,
             **res,
         }
@@ -180,7 +225,7 @@ def compare(expected_path: Path, got_path: Path) -> int:
     exp = json.loads(expected_path.read_text())
     got = json.loads(got_path.read_text())
     errors = []
-    n = len(exp["inputs"])
+    n = exp["n_rows"]
     for key in ("label", "class_labels"):
         if key in exp:
             if got.get(key) != exp[key]:

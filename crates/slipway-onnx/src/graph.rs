@@ -7,7 +7,7 @@ use crate::ops::{BinOp, CastTo, Norm, Op, PostTransform};
 use crate::proto::{self, data_type, NodeProto, ValueInfoProto};
 use crate::tensor::{self, Data, Tensor, Value};
 use crate::tree::TreeEnsemble;
-use crate::{ElementType, Labels, OnnxError, OnnxOutputs, TensorInfo, ValueKind};
+use crate::{Column, ElementType, Labels, OnnxError, OnnxOutputs, TensorInfo, ValueKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -417,6 +417,78 @@ impl OnnxModel {
         }
         let t = Tensor::f32(vec![n_rows, n_cols], input.to_vec());
         self.run(vec![(self.input_slots[0], Value::Tensor(t))])
+    }
+
+    /// Runs a model with one or more inputs (e.g. a skl2onnx pipeline with a
+    /// ColumnTransformer: a float block and a string category column), each
+    /// given by name with `n_rows` rows. Every graph input must be given once.
+    pub fn run_columns(
+        &self,
+        columns: &[(&str, Column)],
+        n_rows: usize,
+    ) -> Result<OnnxOutputs, OnnxError> {
+        for (name, _) in columns {
+            if !self.inputs.iter().any(|i| i.name == *name) {
+                return Err(OnnxError::BadInput(format!(
+                    "the model has no input '{name}' (inputs: {})",
+                    self.input_names()
+                )));
+            }
+        }
+        let mut feeds = Vec::with_capacity(self.inputs.len());
+        for (info, &slot) in self.inputs.iter().zip(&self.input_slots) {
+            let mut given = columns.iter().filter(|(n, _)| *n == info.name);
+            let (Some((_, col)), None) = (given.next(), given.next()) else {
+                return Err(OnnxError::BadInput(format!(
+                    "input '{}' must be given exactly once (inputs: {})",
+                    info.name,
+                    self.input_names()
+                )));
+            };
+            let (data, len, kind) = match (col, info.elem_type) {
+                (Column::Float(v), ElementType::Float) => (Data::F32(v.clone()), v.len(), "float"),
+                (Column::Int64(v), ElementType::Int64) => (Data::I64(v.clone()), v.len(), "int64"),
+                (Column::String(v), ElementType::String) => {
+                    (Data::Str(v.clone()), v.len(), "string")
+                }
+                _ => {
+                    return Err(OnnxError::BadInput(format!(
+                        "input '{}' takes {:?} values",
+                        info.name, info.elem_type
+                    )))
+                }
+            };
+            let shape = match info.shape.as_slice() {
+                [_] => vec![n_rows],
+                [_, w] if *w > 0 => vec![n_rows, *w as usize],
+                [_, _] if n_rows > 0 => vec![n_rows, len / n_rows],
+                [_, _] => vec![0, 0],
+                s => {
+                    return Err(OnnxError::BadInput(format!(
+                        "input '{}' has shape {s:?}; only [N] and [N, width] inputs are supported",
+                        info.name
+                    )))
+                }
+            };
+            if shape.iter().product::<usize>() != len {
+                return Err(OnnxError::BadInput(format!(
+                    "input '{}' needs {} {kind} values for {n_rows} rows of shape {:?}, got {len}",
+                    info.name,
+                    shape.iter().product::<usize>(),
+                    info.shape
+                )));
+            }
+            feeds.push((slot, Value::Tensor(Tensor { shape, data })));
+        }
+        self.run(feeds)
+    }
+
+    fn input_names(&self) -> String {
+        self.inputs
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn run(&self, feeds: Vec<(usize, Value)>) -> Result<OnnxOutputs, OnnxError> {
@@ -858,6 +930,46 @@ fn compile_node(b: &mut Builder, node: &NodeProto) -> Result<Option<Step>, OnnxE
             outs.push(out);
             inputs.push(s);
             Op::Reshape(shape)
+        }
+        ("ai.onnx", "Gather") => {
+            let (s, m) = b.input(node, 0)?;
+            if m.kind == Kind::ZipMap {
+                return Err(a.err("cannot gather from a ZipMap output"));
+            }
+            if a.int("axis", 0)? != 1 {
+                return Err(a.err("only Gather along axis 1 (columns) is supported"));
+            }
+            let it = b.const_value(node, 1)?;
+            let (indices, scalar) = match (&it.data, it.shape.len()) {
+                (Data::I64(v), 0) => (v.clone(), true),
+                (Data::I64(v), 1) => (v.clone(), false),
+                _ => return Err(a.err("Gather indices must be a 0-D or 1-D int64 constant")),
+            };
+            if let Some(w) = m.width {
+                if indices.iter().any(|&i| i >= w as i64 || i < -(w as i64)) {
+                    return Err(a.err(format!("Gather index outside the {w} input columns")));
+                }
+            }
+            outs.push(meta(
+                m.kind,
+                if scalar { None } else { Some(indices.len()) },
+            ));
+            inputs.push(s);
+            Op::GatherCols { indices, scalar }
+        }
+        ("ai.onnx.ml", "OneHotEncoder") => {
+            let (s, m) = b.input(node, 0)?;
+            let cats = labels_attr(&a, "cats_int64s", "cats_strings")?;
+            match (&cats, m.kind) {
+                (Labels::String(_), Kind::Str) | (Labels::Int64(_), Kind::I64 | Kind::F32) => {}
+                _ => return Err(a.err("input type does not match the categories")),
+            }
+            outs.push(meta(Kind::F32, None));
+            inputs.push(s);
+            Op::OneHot {
+                cats,
+                zeros: a.int("zeros", 1)? != 0,
+            }
         }
         ("ai.onnx", "Flatten") => {
             let (s, m) = b.input(node, 0)?;

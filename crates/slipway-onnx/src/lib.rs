@@ -89,6 +89,16 @@ impl Labels {
     }
 }
 
+/// Values of one graph input for [`OnnxModel::run_columns`]: `[n_rows, width]`
+/// row-major, where `width` is the input's declared second dimension (1 for a
+/// `[N]` or `[N, 1]` input).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    Float(Vec<f32>),
+    Int64(Vec<i64>),
+    String(Vec<String>),
+}
+
 /// The outputs of one call, one entry per row.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OnnxOutputs {

@@ -158,6 +158,17 @@ pub(crate) enum Op {
     },
     Reshape(Vec<i64>),
     Flatten(usize),
+    /// Gather along axis 1 of a 2-D tensor with constant indices (already
+    /// made non-negative against the known width); `scalar` drops the axis.
+    GatherCols {
+        indices: Vec<i64>,
+        scalar: bool,
+    },
+    /// ONNX-ML OneHotEncoder: appends a category axis.
+    OneHot {
+        cats: Labels,
+        zeros: bool,
+    },
 }
 
 fn take_tensor(v: &Value) -> Result<&Tensor, String> {
@@ -527,6 +538,14 @@ impl Op {
                     data: x.data.clone(),
                 })])
             }
+            Op::GatherCols { indices, scalar } => Ok(vec![t(gather_cols(
+                take_tensor(inputs[0])?,
+                indices,
+                *scalar,
+            )?)]),
+            Op::OneHot { cats, zeros } => {
+                Ok(vec![t(one_hot(take_tensor(inputs[0])?, cats, *zeros)?)])
+            }
             Op::Flatten(axis) => {
                 let x = take_tensor(inputs[0])?;
                 if *axis > x.shape.len() {
@@ -541,6 +560,71 @@ impl Op {
             }
         }
     }
+}
+
+fn gather_cols(x: &Tensor, indices: &[i64], scalar: bool) -> Result<Tensor, String> {
+    let (n, c) = x.rows_cols()?;
+    let idx: Vec<usize> = indices
+        .iter()
+        .map(|&i| {
+            let j = if i < 0 { i + c as i64 } else { i };
+            usize::try_from(j)
+                .ok()
+                .filter(|&j| j < c)
+                .ok_or_else(|| format!("Gather index {i} outside {c} columns"))
+        })
+        .collect::<Result<_, _>>()?;
+    fn pick<T: Clone>(v: &[T], n: usize, c: usize, idx: &[usize]) -> Vec<T> {
+        let mut out = Vec::with_capacity(n * idx.len());
+        for r in 0..n {
+            for &j in idx {
+                out.push(v[r * c + j].clone());
+            }
+        }
+        out
+    }
+    let data = match &x.data {
+        Data::F32(v) => Data::F32(pick(v, n, c, &idx)),
+        Data::I64(v) => Data::I64(pick(v, n, c, &idx)),
+        Data::Str(v) => Data::Str(pick(v, n, c, &idx)),
+    };
+    let shape = if scalar { vec![n] } else { vec![n, idx.len()] };
+    Ok(Tensor { shape, data })
+}
+
+fn one_hot(x: &Tensor, cats: &Labels, zeros: bool) -> Result<Tensor, String> {
+    let k = cats.len();
+    let mut out = vec![0f32; x.len() * k];
+    let mut set = |i: usize, pos: Option<usize>, what: &dyn Fn() -> String| match pos {
+        Some(p) => {
+            out[i * k + p] = 1.0;
+            Ok(())
+        }
+        None if zeros => Ok(()),
+        None => Err(format!("unknown category {}", what())),
+    };
+    match (&x.data, cats) {
+        (Data::Str(v), Labels::String(c)) => {
+            for (i, s) in v.iter().enumerate() {
+                set(i, c.iter().position(|x| x == s), &|| format!("'{s}'"))?;
+            }
+        }
+        (Data::I64(v), Labels::Int64(c)) => {
+            for (i, s) in v.iter().enumerate() {
+                set(i, c.iter().position(|x| x == s), &|| s.to_string())?;
+            }
+        }
+        (Data::F32(v), Labels::Int64(c)) => {
+            for (i, s) in v.iter().enumerate() {
+                let as_int = *s as i64;
+                set(i, c.iter().position(|x| *x == as_int), &|| s.to_string())?;
+            }
+        }
+        _ => return Err("OneHotEncoder input type does not match its categories".into()),
+    }
+    let mut shape = x.shape.clone();
+    shape.push(k);
+    Ok(Tensor::f32(shape, out))
 }
 
 fn check_features(cols: usize, needed: usize) -> Result<(), String> {

@@ -529,3 +529,56 @@ fn bad_inputs_are_errors() {
     assert_eq!(m.outputs()[1].kind, slipway_onnx::ValueKind::SequenceOfMaps);
     assert_eq!(m.outputs()[1].shape, vec![-1, 2]);
 }
+
+#[test]
+fn run_columns_checks_names_types_and_counts() {
+    use slipway_onnx::Column;
+    let m = OnnxModel::load(&fixture("gbc_columns_churn")).unwrap();
+    let names: Vec<&str> = m.inputs().iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["num", "contract"]);
+    let num = Column::Float(vec![0.1, 0.2, f32::NAN, 0.4, 0.5]);
+    let contract = Column::String(vec!["one year".into()]);
+    let out = m
+        .run_columns(&[("num", num.clone()), ("contract", contract.clone())], 1)
+        .unwrap();
+    assert_eq!(out.probabilities.unwrap().0.len(), 2);
+    // an unseen category is all zeros (handle_unknown="ignore"), not an error
+    let unseen = Column::String(vec!["weekly".into()]);
+    assert!(m
+        .run_columns(&[("num", num.clone()), ("contract", unseen)], 1)
+        .is_ok());
+    for bad in [
+        vec![("num", num.clone())],
+        vec![
+            ("num", num.clone()),
+            ("contract", contract.clone()),
+            ("x", contract.clone()),
+        ],
+        vec![("num", contract.clone()), ("contract", contract.clone())],
+        vec![
+            ("num", num.clone()),
+            ("contract", contract.clone()),
+            ("num", num.clone()),
+        ],
+    ] {
+        assert!(matches!(
+            m.run_columns(&bad, 1),
+            Err(OnnxError::BadInput(_))
+        ));
+    }
+    assert!(matches!(
+        m.run_columns(&[("num", num), ("contract", contract)], 2),
+        Err(OnnxError::BadInput(_))
+    ));
+    // run_f32 explains that this model has several inputs
+    assert!(matches!(
+        m.run_f32(&[0.0; 6], 1),
+        Err(OnnxError::BadInput(_))
+    ));
+}
+
+#[test]
+fn model_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<OnnxModel>();
+}

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use slipway_onnx::{Labels, OnnxModel};
+use slipway_onnx::{Column, Labels, OnnxModel, OnnxOutputs};
 
 const TOL: f64 = 1e-5;
 
@@ -63,6 +63,11 @@ fn run_fixture(name: &str) {
     )
     .unwrap();
     let model = OnnxModel::load(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+    if exp.get("columns").is_some() {
+        let out = run_columns(&model, &exp);
+        check_outputs(name, &exp, &out);
+        return;
+    }
     let rows = exp["inputs"].as_array().unwrap();
     let n_features = exp["n_features"].as_u64().unwrap() as usize;
     assert_eq!(model.inputs().len(), 1);
@@ -74,6 +79,57 @@ fn run_fixture(name: &str) {
         }
     }
     let out = model.run_f32(&x, rows.len()).unwrap();
+    check_outputs(name, &exp, &out);
+    // one row at a time gives the same answers as the batch
+    for i in [0, rows.len() / 2, rows.len() - 1] {
+        let one = model
+            .run_f32(&x[i * n_features..(i + 1) * n_features], 1)
+            .unwrap();
+        if let (Some((p1, c)), Some((p, _))) = (&one.probabilities, &out.probabilities) {
+            assert_eq!(&p1[..], &p[i * c..(i + 1) * c], "{name}: row {i} alone");
+        }
+    }
+}
+
+/// Inputs given per graph input (`"columns": {name: rows}`): floats or strings.
+fn columns_of(exp: &Value) -> Vec<(String, Column)> {
+    let mut cols = Vec::new();
+    for (name, rows) in exp["columns"].as_object().unwrap() {
+        let cells: Vec<&Value> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap())
+            .collect();
+        let col = if cells.iter().any(|c| c.is_string()) {
+            Column::String(
+                cells
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        } else {
+            Column::Float(
+                cells
+                    .iter()
+                    .map(|c| c.as_f64().map_or(f32::NAN, |f| f as f32))
+                    .collect(),
+            )
+        };
+        cols.push((name.clone(), col));
+    }
+    cols
+}
+
+fn run_columns(model: &OnnxModel, exp: &Value) -> OnnxOutputs {
+    let cols = columns_of(exp);
+    let refs: Vec<(&str, Column)> = cols.iter().map(|(n, c)| (n.as_str(), c.clone())).collect();
+    model
+        .run_columns(&refs, exp["n_rows"].as_u64().unwrap() as usize)
+        .unwrap()
+}
+
+fn check_outputs(name: &str, exp: &Value, out: &OnnxOutputs) {
     let mut worst = 0f64;
     if let Some(p) = exp.get("probabilities") {
         worst = worst.max(check_matrix(
@@ -106,16 +162,7 @@ fn run_fixture(name: &str) {
             "{name}: class labels"
         );
     }
-    // one row at a time gives the same answers as the batch
-    for i in [0, rows.len() / 2, rows.len() - 1] {
-        let one = model
-            .run_f32(&x[i * n_features..(i + 1) * n_features], 1)
-            .unwrap();
-        if let (Some((p1, c)), Some((p, _))) = (&one.probabilities, &out.probabilities) {
-            assert_eq!(&p1[..], &p[i * c..(i + 1) * c], "{name}: row {i} alone");
-        }
-    }
-    eprintln!("{name}: {} rows, max rel diff {worst:.2e}", rows.len());
+    eprintln!("{name}: {} rows, max rel diff {worst:.2e}", exp["n_rows"]);
 }
 
 #[test]
@@ -131,6 +178,11 @@ fn rf_churn_skl2onnx() {
 #[test]
 fn lr_pipeline_churn_imputer_scaler_logistic() {
     run_fixture("lr_pipeline_churn");
+}
+
+#[test]
+fn gbc_columns_churn_column_transformer_two_inputs() {
+    run_fixture("gbc_columns_churn");
 }
 
 #[test]
@@ -167,6 +219,7 @@ fn every_fixture_is_tested() {
         names,
         [
             "gbc_breast_cancer",
+            "gbc_columns_churn",
             "gbc_iris",
             "gbr_diabetes",
             "lgbm_breast_cancer",
