@@ -435,6 +435,8 @@ if [[ $DO_E2E -eq 1 ]]; then
         SLIPWAY_BIN_PATH="$CARGO_TARGET_DIR/release/slipway"
         stage "cargo build --release -p slipway" release_build
     fi
+    # ONNX models trained in Python: slipway-onnx against onnxruntime on every test row.
+    stage "onnx parity (onnxruntime)" bash "$REPO/tests/onnx/check_parity.sh"
     if [[ -x "$SLIPWAY_BIN_PATH" ]]; then
         stage "slipway demo --exit" demo_run
     else

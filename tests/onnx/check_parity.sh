@@ -35,7 +35,7 @@ echo "== regenerating models in $tmp"
 
 echo "== building slipway-onnx example (release)"
 (cd "$root" && cargo build -q --release -p slipway-onnx --example onnx_predict)
-bin="$root/target/release/examples/onnx_predict"
+bin="${CARGO_TARGET_DIR:-$root/target}/release/examples/onnx_predict"
 
 fail=0
 for model in "$tmp"/models/*.onnx; do
