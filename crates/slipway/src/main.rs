@@ -8,6 +8,7 @@ mod fmt;
 mod model_files;
 mod models;
 mod run_cmd;
+mod serve;
 mod server;
 mod train;
 mod validate;
@@ -127,6 +128,14 @@ Point clients at it with MLFLOW_TRACKING_URI=http://HOST:PORT."
     /// Generate seeded synthetic datasets (Parquet or CSV) for demos, tests and benchmarks
     #[command(subcommand)]
     Datagen(datagen::DatagenCommand),
+
+    /// Serve a registered model over HTTP: /predict, MLflow /invocations, Open Inference Protocol v2
+    ///
+    /// Resolves the URI (stage, alias or version), loads and warms the model, validates requests
+    /// against its signature, follows the stage or alias (hot reload), splits traffic to a canary,
+    /// scores a shadow, logs every prediction and exposes Prometheus metrics.
+    #[command(after_help = serve::EXAMPLES)]
+    Serve(serve::ServeArgs),
 }
 
 const MODELS_EXAMPLES: &str = "\
@@ -564,6 +573,13 @@ fn main() -> ExitCode {
                 &slipway_home(),
             )
         }
+        Command::Serve(args) => {
+            return serve::run(
+                args,
+                &resolve_tracking_uri(cli.tracking_uri),
+                &slipway_home(),
+            )
+        }
         Command::Train(args) => {
             return train::run(
                 args,
@@ -627,7 +643,8 @@ fn run_client_command(command: Command, tracking: &TrackingUri) -> anyhow::Resul
                 | Command::Train(_)
                 | Command::Demo(_)
                 | Command::Validate(_)
-                | Command::Promote(_) => {
+                | Command::Promote(_)
+                | Command::Serve(_) => {
                     unreachable!("handled in main")
                 }
             }

@@ -1,0 +1,790 @@
+//! The serving engine: the models in their roles (champion, canary,
+//! shadow), each swappable atomically; one method per protocol operation,
+//! taking the request body as bytes and returning plain values or a
+//! [`ServeError`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+use slipway_train::dataset::ColumnType;
+
+use crate::error::{Problem, ServeError};
+use crate::features::{FeatureSource, NoFeatureSource};
+use crate::metrics::{Metrics, Route};
+use crate::model::{ModelRef, Output, ScoreRow, ServedModel};
+use crate::predlog::{LogSender, PredictionLog, PredictionRecord, ShadowResult};
+use crate::protocol::{
+    self, BatchPrediction, BatchResponse, Health, PredictMethod, PredictResponse, RowIn,
+};
+use crate::validate;
+
+/// Which model a slot holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Champion,
+    Canary,
+    Shadow,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Champion => "champion",
+            Role::Canary => "canary",
+            Role::Shadow => "shadow",
+        }
+    }
+}
+
+/// A model that can be replaced while requests use it: a request takes an
+/// `Arc` of the current model and keeps it to the end, so a swap never
+/// changes the model under a request, and the old model is freed when its
+/// last request is done.
+pub struct Slot {
+    pub uri: String,
+    model: RwLock<ModelRef>,
+}
+
+impl Slot {
+    pub fn new(uri: impl Into<String>, model: ModelRef) -> Slot {
+        Slot {
+            uri: uri.into(),
+            model: RwLock::new(model),
+        }
+    }
+
+    pub fn get(&self) -> ModelRef {
+        match self.model.read() {
+            Ok(m) => m.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the model; returns the previous one.
+    pub fn set(&self, model: ModelRef) -> ModelRef {
+        let mut guard = match self.model.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        std::mem::replace(&mut *guard, model)
+    }
+}
+
+/// How the engine is set up.
+pub struct EngineBuilder {
+    champion: Slot,
+    canary: Option<(Slot, f64)>,
+    shadow: Option<Slot>,
+    log: Option<Arc<PredictionLog>>,
+    features: Arc<dyn FeatureSource>,
+    max_body_bytes: usize,
+}
+
+impl EngineBuilder {
+    pub fn canary(mut self, uri: &str, model: ModelRef, percent: f64) -> Self {
+        self.canary = Some((Slot::new(uri, model), percent.clamp(0.0, 100.0)));
+        self
+    }
+
+    pub fn shadow(mut self, uri: &str, model: ModelRef) -> Self {
+        self.shadow = Some(Slot::new(uri, model));
+        self
+    }
+
+    pub fn prediction_log(mut self, log: Arc<PredictionLog>) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    pub fn feature_source(mut self, source: Arc<dyn FeatureSource>) -> Self {
+        self.features = source;
+        self
+    }
+
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.max_body_bytes = n;
+        self
+    }
+
+    pub fn build(self) -> Engine {
+        let sender = self.log.as_ref().and_then(|l| l.sender());
+        Engine {
+            champion: self.champion,
+            canary: self.canary,
+            shadow: self.shadow,
+            metrics: Metrics::default(),
+            log: self.log,
+            sender,
+            features: self.features,
+            max_body_bytes: self.max_body_bytes,
+            counter: AtomicU64::new(0x853c_49e6_748f_ea9b),
+        }
+    }
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+pub struct Engine {
+    champion: Slot,
+    canary: Option<(Slot, f64)>,
+    shadow: Option<Slot>,
+    pub metrics: Metrics,
+    log: Option<Arc<PredictionLog>>,
+    sender: Option<LogSender>,
+    features: Arc<dyn FeatureSource>,
+    pub max_body_bytes: usize,
+    counter: AtomicU64,
+}
+
+/// FNV-1a: a stable hash of the routing key.
+fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Whether a key falls in the canary's share (`percent` of 100).
+pub fn in_canary(key: u64, percent: f64) -> bool {
+    ((key % 10_000) as f64) < percent * 100.0
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn ms(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn class_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Scored rows and who scored them.
+struct Scored {
+    model: ModelRef,
+    role: Role,
+    rows: Vec<ScoreRow>,
+    ids: Vec<Option<String>>,
+}
+
+impl Engine {
+    pub fn builder(uri: &str, champion: ModelRef) -> EngineBuilder {
+        EngineBuilder {
+            champion: Slot::new(uri, champion),
+            canary: None,
+            shadow: None,
+            log: None,
+            features: Arc::new(NoFeatureSource),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    pub fn slot(&self, role: Role) -> Option<&Slot> {
+        match role {
+            Role::Champion => Some(&self.champion),
+            Role::Canary => self.canary.as_ref().map(|(s, _)| s),
+            Role::Shadow => self.shadow.as_ref(),
+        }
+    }
+
+    /// Every configured slot.
+    pub fn slots(&self) -> Vec<(Role, &Slot)> {
+        [Role::Champion, Role::Canary, Role::Shadow]
+            .into_iter()
+            .filter_map(|r| self.slot(r).map(|s| (r, s)))
+            .collect()
+    }
+
+    pub fn model(&self, role: Role) -> Option<ModelRef> {
+        self.slot(role).map(Slot::get)
+    }
+
+    /// Swaps in a loaded, warmed model; returns the one it replaced.
+    pub fn swap(&self, role: Role, model: ModelRef) -> Option<ModelRef> {
+        let old = self.slot(role).map(|s| s.set(model));
+        self.metrics.reload(role.as_str(), old.is_some());
+        old
+    }
+
+    pub fn prediction_log(&self) -> Option<&Arc<PredictionLog>> {
+        self.log.as_ref()
+    }
+
+    /// The champion, or the canary for its share of keys (random when no key).
+    pub fn pick(&self, key: Option<&str>) -> (ModelRef, Role) {
+        if let Some((slot, pct)) = &self.canary {
+            let k = match key {
+                Some(k) => fnv1a(k),
+                None => splitmix(self.counter.fetch_add(1, Ordering::Relaxed)),
+            };
+            if in_canary(k, *pct) {
+                return (slot.get(), Role::Canary);
+            }
+        }
+        (self.champion.get(), Role::Champion)
+    }
+
+    /// Checks and encodes rows for `model`.
+    fn encode(model: &ServedModel, rows: &[RowIn]) -> Result<Vec<f64>, ServeError> {
+        let mut x = Vec::with_capacity(rows.len() * model.columns.len());
+        let mut problems = Vec::new();
+        let mut local = Vec::new();
+        for row in rows {
+            validate::encode_named(&model.columns, &row.features, "", &mut x, &mut local);
+            for p in local.drain(..) {
+                if problems.len() < validate::MAX_PROBLEMS {
+                    problems.push(Problem::new(
+                        if row.prefix.is_empty() {
+                            p.field
+                        } else {
+                            format!("{}.{}", row.prefix, p.field)
+                        },
+                        p.message,
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(x)
+        } else {
+            Err(ServeError::Invalid(problems))
+        }
+    }
+
+    /// Validates, scores, counts and logs rows.
+    fn score(
+        &self,
+        route: Route,
+        key: Option<&str>,
+        rows: Vec<RowIn>,
+        started: Instant,
+    ) -> Result<Scored, ServeError> {
+        let (model, role) = self.pick(key);
+        let x = Self::encode(&model, &rows)?;
+        let n = rows.len();
+        let scored = if n == 0 {
+            Vec::new()
+        } else {
+            model.scorer.score(&x, n)?
+        };
+        if scored.len() != n {
+            return Err(ServeError::Model(format!(
+                "the model returned {} rows for {n}",
+                scored.len()
+            )));
+        }
+        self.count(role, &model, &scored);
+        let ids: Vec<Option<String>> = rows.iter().map(|r| r.id.clone()).collect();
+        self.log_rows(route, role, &model, rows, &scored, ms(started));
+        Ok(Scored {
+            model,
+            role,
+            rows: scored,
+            ids,
+        })
+    }
+
+    fn count(&self, role: Role, model: &ServedModel, rows: &[ScoreRow]) {
+        if rows.len() == 1 {
+            let class = match model.output {
+                Output::Classifier { .. } => class_text(&rows[0].prediction),
+                Output::Regressor => "value".into(),
+            };
+            self.metrics
+                .predictions(role.as_str(), &model.version, &class, 1);
+            return;
+        }
+        let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+        for r in rows {
+            let class = match model.output {
+                Output::Classifier { .. } => class_text(&r.prediction),
+                Output::Regressor => "value".into(),
+            };
+            *by.entry(class).or_default() += 1;
+        }
+        for (class, n) in by {
+            self.metrics
+                .predictions(role.as_str(), &model.version, &class, n);
+        }
+    }
+
+    fn log_rows(
+        &self,
+        route: Route,
+        role: Role,
+        model: &ServedModel,
+        rows: Vec<RowIn>,
+        scored: &[ScoreRow],
+        latency_ms: f64,
+    ) {
+        let shadow = self.shadow.as_ref().map(Slot::get);
+        if self.sender.is_none() && shadow.is_none() {
+            return;
+        }
+        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        let ts = now_millis();
+        let records: Vec<PredictionRecord> = rows
+            .into_iter()
+            .zip(scored)
+            .enumerate()
+            .map(|(i, (row, s))| PredictionRecord {
+                ts,
+                request_id: request_id.clone(),
+                row: i,
+                route: route.as_str().into(),
+                role: role.as_str().into(),
+                model_name: model.name.clone(),
+                model_version: model.version.clone(),
+                entity_id: row.id,
+                features: row.features,
+                prediction: s.prediction.clone(),
+                probability: s.probability,
+                latency_ms,
+                shadow: None,
+            })
+            .collect();
+        let sender = self.sender.clone();
+        match shadow {
+            None => {
+                if let Some(tx) = &sender {
+                    for r in records {
+                        tx.send(r);
+                    }
+                }
+            }
+            Some(shadow) => {
+                let metrics_rows = move |records: Vec<PredictionRecord>| {
+                    score_shadow(&shadow, records, sender.as_ref())
+                };
+                match tokio::runtime::Handle::try_current() {
+                    Ok(h) => {
+                        h.spawn(async move {
+                            metrics_rows(records);
+                        });
+                    }
+                    Err(_) => metrics_rows(records),
+                }
+            }
+        }
+    }
+
+    /// `POST /predict`: the guide's request and response.
+    pub async fn predict(&self, body: &[u8]) -> Result<PredictResponse, ServeError> {
+        let started = Instant::now();
+        let v = protocol::parse_json(body)?;
+        let mut problems = Vec::new();
+        let (id, features) = protocol::parse_predict_value(v, "", &mut problems);
+        if !problems.is_empty() {
+            return Err(ServeError::Invalid(problems));
+        }
+        let features = self.with_stored_features(id.as_deref(), features).await?;
+        let rows = vec![RowIn {
+            id: id.clone(),
+            features,
+            prefix: "features".into(),
+        }];
+        let s = self.score(Route::Predict, id.as_deref(), rows, started)?;
+        let row = s.rows.into_iter().next().expect("one row");
+        Ok(PredictResponse {
+            customer_id: id,
+            prediction: row.prediction,
+            probability: row.probability,
+            model_version: s.model.version.clone(),
+            latency_ms: ms(started),
+        })
+    }
+
+    /// The feature-store seam: a request with an entity id and missing
+    /// features gets them looked up; request values win.
+    async fn with_stored_features(
+        &self,
+        id: Option<&str>,
+        features: Option<Map<String, Value>>,
+    ) -> Result<Map<String, Value>, ServeError> {
+        let empty = features.as_ref().is_none_or(Map::is_empty);
+        let Some(id) = id else {
+            return features.ok_or_else(|| {
+                ServeError::Invalid(vec![Problem::new(
+                    "features",
+                    "missing: send {\"customer_id\": ..., \"features\": {name: value, ...}}",
+                )])
+            });
+        };
+        if !empty && !self.features.configured() {
+            return Ok(features.unwrap_or_default());
+        }
+        let model = self.champion.get();
+        let mut features = features.unwrap_or_default();
+        let wanted: Vec<String> = model
+            .columns
+            .iter()
+            .filter(|c| !features.contains_key(&c.name))
+            .map(|c| c.name.clone())
+            .collect();
+        if wanted.is_empty() {
+            return Ok(features);
+        }
+        if !self.features.configured() {
+            return Err(ServeError::Invalid(vec![Problem::new(
+                "features",
+                format!(
+                    "missing: no feature store is configured to look up the features of customer_id \
+                     {id:?}; send them in \"features\" ({})",
+                    validate::names(&model.columns)
+                ),
+            )]));
+        }
+        let stored = self
+            .features
+            .lookup(id, &wanted)
+            .await
+            .map_err(|e| ServeError::BadRequest(e.to_string()))?;
+        for (k, v) in stored {
+            features.entry(k).or_insert(v);
+        }
+        Ok(features)
+    }
+
+    /// `POST /predict/batch`.
+    pub fn predict_batch(&self, body: &[u8]) -> Result<BatchResponse, ServeError> {
+        let started = Instant::now();
+        let rows = protocol::parse_predict_batch(body)?;
+        let s = self.score(Route::PredictBatch, None, rows, started)?;
+        Ok(BatchResponse {
+            predictions: s
+                .rows
+                .into_iter()
+                .zip(s.ids)
+                .map(|(r, id)| BatchPrediction {
+                    customer_id: id,
+                    prediction: r.prediction,
+                    probability: r.probability,
+                })
+                .collect(),
+            model_version: s.model.version.clone(),
+            latency_ms: ms(started),
+        })
+    }
+
+    /// `POST /invocations` (MLflow's scoring protocol). Returns the body and
+    /// the version that answered (sent as a header).
+    pub fn invocations(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(Value, String), ServeError> {
+        let started = Instant::now();
+        let ct = content_type.unwrap_or("application/json");
+        let mut parts = ct.split(';').map(str::trim);
+        let mime = parts.next().unwrap_or("").to_ascii_lowercase();
+        for param in parts {
+            let (k, v) = param.split_once('=').unwrap_or((param, ""));
+            if !k.trim().eq_ignore_ascii_case("charset")
+                || !v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            {
+                return Err(ServeError::UnsupportedMediaType(ct.to_string()));
+            }
+        }
+        let columns = self.champion.get().columns.clone();
+        let inv = match mime.as_str() {
+            "application/json" | "" => protocol::parse_invocations_json(&columns, body)?,
+            "text/csv" => protocol::parse_invocations_csv(body)?,
+            _ => return Err(ServeError::UnsupportedMediaType(ct.to_string())),
+        };
+        let s = self.score(Route::Invocations, None, inv.rows, started)?;
+        let predictions: Vec<Value> = match inv.method {
+            PredictMethod::Predict => s.rows.into_iter().map(|r| r.prediction).collect(),
+            PredictMethod::PredictProba => {
+                let mut out = Vec::with_capacity(s.rows.len());
+                for r in s.rows {
+                    match r.probability.and_then(|p| s.model.proba_row(p)) {
+                        Some(pair) => out.push(json!(pair)),
+                        None => {
+                            return Err(ServeError::BadRequest(
+                                "predict_proba is available for binary classifiers only".into(),
+                            ))
+                        }
+                    }
+                }
+                out
+            }
+        };
+        let _ = s.role;
+        Ok((
+            json!({ "predictions": predictions }),
+            s.model.version.clone(),
+        ))
+    }
+
+    fn v2_model(&self, name: &str, version: Option<&str>) -> Result<ModelRef, ServeError> {
+        let m = self.champion.get();
+        if name != m.name && m.model_id.as_deref() != Some(name) {
+            return Err(ServeError::NotFound(format!(
+                "model {name:?} is not served here (this server serves {:?})",
+                m.name
+            )));
+        }
+        if let Some(v) = version {
+            if v != m.version {
+                return Err(ServeError::NotFound(format!(
+                    "model {name:?} version {v:?} is not served here (serving version {:?})",
+                    m.version
+                )));
+            }
+        }
+        Ok(m)
+    }
+
+    /// `GET /v2/models/{name}[/versions/{v}]`.
+    pub fn v2_metadata(&self, name: &str, version: Option<&str>) -> Result<Value, ServeError> {
+        let m = self.v2_model(name, version)?;
+        let inputs: Vec<Value> = m
+            .columns
+            .iter()
+            .map(|c| {
+                json!({
+                    "name": c.name,
+                    "datatype": v2_datatype(c.column_type),
+                    "shape": [-1],
+                })
+            })
+            .collect();
+        let mut outputs = vec![json!({
+            "name": "predict",
+            "datatype": predict_datatype(&m),
+            "shape": [-1, 1],
+        })];
+        if let Output::Classifier { classes, .. } = &m.output {
+            outputs.push(json!({
+                "name": "predict_proba",
+                "datatype": "FP64",
+                "shape": [-1, classes.len()],
+            }));
+        }
+        Ok(json!({
+            "name": m.name,
+            "versions": [m.version],
+            "platform": m.flavor,
+            "inputs": inputs,
+            "outputs": outputs,
+        }))
+    }
+
+    /// `GET /v2/models/{name}/ready`.
+    pub fn v2_ready(&self, name: &str, version: Option<&str>) -> Result<Value, ServeError> {
+        let m = self.v2_model(name, version)?;
+        Ok(json!({ "name": m.name, "ready": true }))
+    }
+
+    /// `GET /v2`.
+    pub fn v2_server_metadata(&self) -> Value {
+        json!({
+            "name": "slipway",
+            "version": env!("CARGO_PKG_VERSION"),
+            "extensions": [],
+        })
+    }
+
+    /// `POST /v2/models/{name}[/versions/{v}]/infer`.
+    pub fn v2_infer(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        body: &[u8],
+    ) -> Result<Value, ServeError> {
+        let started = Instant::now();
+        let served = self.v2_model(name, version)?;
+        let parsed = protocol::parse_v2(&served.columns, body)?;
+        let is_classifier = served.is_classifier();
+        if let Some(outs) = &parsed.outputs {
+            let bad: Vec<Problem> = outs
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| !(*o == "predict" || (*o == "predict_proba" && is_classifier)))
+                .map(|(i, o)| {
+                    Problem::new(
+                        format!("outputs[{i}]"),
+                        format!(
+                            "unknown output {o:?}: this model has {}",
+                            if is_classifier {
+                                "predict, predict_proba"
+                            } else {
+                                "predict"
+                            }
+                        ),
+                    )
+                })
+                .collect();
+            if !bad.is_empty() {
+                return Err(ServeError::Invalid(bad));
+            }
+        }
+        let mut rows = parsed.rows;
+        if let (Some(id), 1) = (&parsed.id, rows.len()) {
+            rows[0].id = Some(id.clone());
+        }
+        let s = self.score(Route::V2Infer, parsed.id.as_deref(), rows, started)?;
+        let n = s.rows.len();
+        let want = |o: &str| {
+            parsed
+                .outputs
+                .as_ref()
+                .is_none_or(|outs| outs.iter().any(|x| x == o))
+        };
+        let mut outputs = Vec::new();
+        if want("predict") {
+            let datatype = predict_datatype(&s.model);
+            let data: Vec<Value> = s.rows.iter().map(|r| r.prediction.clone()).collect();
+            outputs.push(json!({
+                "name": "predict",
+                "shape": [n, 1],
+                "datatype": datatype,
+                "data": data,
+            }));
+        }
+        if is_classifier && want("predict_proba") {
+            let mut data = Vec::with_capacity(n * 2);
+            for r in &s.rows {
+                let pair = r
+                    .probability
+                    .and_then(|p| s.model.proba_row(p))
+                    .unwrap_or([f64::NAN, f64::NAN]);
+                data.extend(
+                    pair.iter()
+                        .map(|&p| if p.is_finite() { json!(p) } else { Value::Null }),
+                );
+            }
+            outputs.push(json!({
+                "name": "predict_proba",
+                "shape": [n, 2],
+                "datatype": "FP64",
+                "data": data,
+            }));
+        }
+        Ok(json!({
+            "model_name": s.model.name,
+            "model_version": s.model.version,
+            "id": parsed.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            "parameters": {},
+            "outputs": outputs,
+        }))
+    }
+
+    /// `GET /health`.
+    pub fn health(&self) -> Health {
+        let m = self.champion.get();
+        Health {
+            status: "healthy".into(),
+            model_loaded: true,
+            model_name: Some(m.name.clone()),
+            model_version: Some(m.version.clone()),
+        }
+    }
+
+    /// `GET /metrics`.
+    pub fn metrics_text(&self) -> String {
+        let models: Vec<(Role, ModelRef)> = self
+            .slots()
+            .into_iter()
+            .map(|(r, s)| (r, s.get()))
+            .collect();
+        let info: Vec<(&str, &str, &str)> = models
+            .iter()
+            .map(|(r, m)| (r.as_str(), m.name.as_str(), m.version.as_str()))
+            .collect();
+        let (dropped, written) = self
+            .log
+            .as_ref()
+            .map_or((0, 0), |l| (l.dropped(), l.written()));
+        self.metrics.render(&info, dropped, written)
+    }
+
+    /// Stops the prediction log after draining it.
+    pub fn shutdown(&self) {
+        if let Some(log) = &self.log {
+            log.close();
+        }
+    }
+}
+
+fn score_shadow(
+    shadow: &ServedModel,
+    mut records: Vec<PredictionRecord>,
+    sender: Option<&LogSender>,
+) {
+    let rows: Vec<RowIn> = records
+        .iter()
+        .map(|r| RowIn {
+            id: None,
+            features: r.features.clone(),
+            prefix: String::new(),
+        })
+        .collect();
+    let result = Engine::encode(shadow, &rows)
+        .map_err(|e| e.to_string())
+        .and_then(|x| {
+            shadow
+                .scorer
+                .score(&x, rows.len())
+                .map_err(|e| e.to_string())
+        });
+    match result {
+        Ok(scored) => {
+            for (rec, s) in records.iter_mut().zip(scored) {
+                rec.shadow = Some(ShadowResult {
+                    model_name: shadow.name.clone(),
+                    model_version: shadow.version.clone(),
+                    prediction: s.prediction,
+                    probability: s.probability,
+                });
+            }
+        }
+        Err(e) => tracing::debug!("shadow model {} failed: {e}", shadow.name),
+    }
+    if let Some(tx) = sender {
+        for r in records {
+            tx.send(r);
+        }
+    }
+}
+
+fn v2_datatype(t: ColumnType) -> &'static str {
+    match t {
+        ColumnType::Long | ColumnType::Integer => "INT64",
+        ColumnType::Double => "FP64",
+        ColumnType::Float => "FP32",
+        ColumnType::Boolean => "BOOL",
+        ColumnType::String => "BYTES",
+    }
+}
+
+fn predict_datatype(m: &ServedModel) -> &'static str {
+    match &m.output {
+        Output::Regressor => "FP64",
+        Output::Classifier { classes, .. } => {
+            if classes.iter().all(|c| c.is_i64()) {
+                "INT64"
+            } else {
+                "BYTES"
+            }
+        }
+    }
+}

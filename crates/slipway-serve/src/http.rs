@@ -1,0 +1,327 @@
+//! The HTTP surface on axum: decode the body (bounded), call one engine
+//! method, encode its answer or its error in the protocol's error shape,
+//! count the request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use crate::engine::Engine;
+use crate::error::ServeError;
+use crate::metrics::Route;
+
+/// The error shape a route answers with.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// `/predict`: `{"error", "detail": [{"loc", "msg", "type"}]}` (FastAPI-like).
+    Guide,
+    /// `/invocations`: MLflow's `{"error_code", "message"}`.
+    Mlflow,
+    /// Open Inference Protocol: `{"error"}`.
+    V2,
+}
+
+fn json_response(status: u16, body: Vec<u8>) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn error_response(shape: Shape, e: &ServeError) -> Response {
+    let message = e.to_string();
+    let (status, body) = match shape {
+        Shape::Guide => {
+            let detail: Vec<Value> = e
+                .problems()
+                .iter()
+                .map(|p| {
+                    let mut loc = vec![Value::from("body")];
+                    loc.extend(
+                        p.field
+                            .split('.')
+                            .filter(|s| !s.is_empty())
+                            .map(Value::from),
+                    );
+                    json!({"loc": loc, "msg": p.message, "type": "value_error"})
+                })
+                .collect();
+            (e.status(), json!({"error": message, "detail": detail}))
+        }
+        Shape::Mlflow => {
+            let status = match e {
+                ServeError::Invalid(_) => 400,
+                other => other.status(),
+            };
+            let code = match status {
+                404 => "RESOURCE_DOES_NOT_EXIST",
+                500 => "INTERNAL_ERROR",
+                503 => "TEMPORARILY_UNAVAILABLE",
+                _ => "BAD_REQUEST",
+            };
+            (status, json!({"error_code": code, "message": message}))
+        }
+        Shape::V2 => {
+            let status = match e {
+                ServeError::Invalid(_) => 400,
+                other => other.status(),
+            };
+            (status, json!({"error": message}))
+        }
+    };
+    json_response(status, serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// Reads the body up to the engine's limit.
+async fn read_body(engine: &Engine, headers: &HeaderMap, body: Body) -> Result<Bytes, ServeError> {
+    let limit = engine.max_body_bytes;
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(ServeError::TooLarge { size: len, limit });
+        }
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit")) {
+            ServeError::TooLarge {
+                size: limit + 1,
+                limit,
+            }
+        } else {
+            ServeError::BadRequest(format!("cannot read the request body: {e}"))
+        }
+    })
+}
+
+fn finish(engine: &Engine, route: Route, started: Instant, r: Response) -> Response {
+    engine
+        .metrics
+        .request(route, r.status().as_u16(), started.elapsed());
+    r
+}
+
+fn with_version(mut r: Response, version: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(version) {
+        r.headers_mut().insert("x-model-version", v);
+    }
+    r
+}
+
+async fn predict(State(e): State<Arc<Engine>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let r = match read_body(&e, &headers, body).await {
+        Err(err) => error_response(Shape::Guide, &err),
+        Ok(b) => match e.predict(&b).await {
+            Ok(p) => {
+                let v = p.model_version.clone();
+                with_version(
+                    json_response(200, serde_json::to_vec(&p).unwrap_or_default()),
+                    &v,
+                )
+            }
+            Err(err) => error_response(Shape::Guide, &err),
+        },
+    };
+    finish(&e, Route::Predict, started, r)
+}
+
+async fn predict_batch(State(e): State<Arc<Engine>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let r = match read_body(&e, &headers, body).await {
+        Err(err) => error_response(Shape::Guide, &err),
+        Ok(b) => match e.predict_batch(&b) {
+            Ok(p) => {
+                let v = p.model_version.clone();
+                with_version(
+                    json_response(200, serde_json::to_vec(&p).unwrap_or_default()),
+                    &v,
+                )
+            }
+            Err(err) => error_response(Shape::Guide, &err),
+        },
+    };
+    finish(&e, Route::PredictBatch, started, r)
+}
+
+async fn invocations(State(e): State<Arc<Engine>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let r = match read_body(&e, &headers, body).await {
+        Err(err) => error_response(Shape::Mlflow, &err),
+        Ok(b) => match e.invocations(ct.as_deref(), &b) {
+            Ok((v, version)) => with_version(
+                json_response(200, serde_json::to_vec(&v).unwrap_or_default()),
+                &version,
+            ),
+            Err(err) => error_response(Shape::Mlflow, &err),
+        },
+    };
+    finish(&e, Route::Invocations, started, r)
+}
+
+async fn v2_infer_impl(
+    e: Arc<Engine>,
+    name: String,
+    version: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let r = match read_body(&e, &headers, body).await {
+        Err(err) => error_response(Shape::V2, &err),
+        Ok(b) => match e.v2_infer(&name, version.as_deref(), &b) {
+            Ok(v) => json_response(200, serde_json::to_vec(&v).unwrap_or_default()),
+            Err(err) => error_response(Shape::V2, &err),
+        },
+    };
+    finish(&e, Route::V2Infer, started, r)
+}
+
+async fn v2_infer(
+    State(e): State<Arc<Engine>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    v2_infer_impl(e, name, None, headers, body).await
+}
+
+async fn v2_infer_version(
+    State(e): State<Arc<Engine>>,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    v2_infer_impl(e, name, Some(version), headers, body).await
+}
+
+fn v2_result(r: Result<Value, ServeError>) -> Response {
+    match r {
+        Ok(v) => json_response(200, serde_json::to_vec(&v).unwrap_or_default()),
+        Err(err) => error_response(Shape::V2, &err),
+    }
+}
+
+async fn v2_metadata(State(e): State<Arc<Engine>>, Path(name): Path<String>) -> Response {
+    v2_result(e.v2_metadata(&name, None))
+}
+
+async fn v2_metadata_version(
+    State(e): State<Arc<Engine>>,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
+    v2_result(e.v2_metadata(&name, Some(&version)))
+}
+
+async fn v2_ready(State(e): State<Arc<Engine>>, Path(name): Path<String>) -> Response {
+    v2_result(e.v2_ready(&name, None))
+}
+
+async fn v2_ready_version(
+    State(e): State<Arc<Engine>>,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
+    v2_result(e.v2_ready(&name, Some(&version)))
+}
+
+async fn v2_server(State(e): State<Arc<Engine>>) -> Response {
+    v2_result(Ok(e.v2_server_metadata()))
+}
+
+async fn live() -> Response {
+    json_response(200, br#"{"live":true}"#.to_vec())
+}
+
+async fn ready() -> Response {
+    json_response(200, br#"{"ready":true}"#.to_vec())
+}
+
+async fn health(State(e): State<Arc<Engine>>) -> Response {
+    json_response(200, serde_json::to_vec(&e.health()).unwrap_or_default())
+}
+
+async fn ping() -> &'static str {
+    "\n"
+}
+
+async fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+async fn metrics(State(e): State<Arc<Engine>>) -> Response {
+    let mut r = Response::new(Body::from(e.metrics_text()));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+async fn not_found() -> Response {
+    json_response(
+        404,
+        br#"{"error":"not found: see /predict, /predict/batch, /invocations, /v2/models/{name}/infer, /health, /metrics"}"#
+            .to_vec(),
+    )
+}
+
+/// Every route of `slipway serve`.
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/predict", post(predict))
+        .route("/predict/batch", post(predict_batch))
+        .route("/invocations", post(invocations))
+        .route("/ping", get(ping))
+        .route("/version", get(version))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/v2", get(v2_server))
+        .route("/v2/health/live", get(live))
+        .route("/v2/health/ready", get(ready))
+        .route("/v2/models/{name}", get(v2_metadata))
+        .route("/v2/models/{name}/ready", get(v2_ready))
+        .route("/v2/models/{name}/infer", post(v2_infer))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(v2_metadata_version),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(v2_ready_version),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(v2_infer_version),
+        )
+        .fallback(not_found)
+        .with_state(engine)
+}
+
+/// Serves the router on `listener` until `shutdown` completes, then drains
+/// in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: Arc<Engine>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(engine))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,38 @@
+//! `slipway-serve`: the model serving engine behind `slipway serve`.
+//!
+//! - [`model`]: what is served: input columns from the signature, the
+//!   [`model::Scorer`] trait, and its two implementations: Slipway's own
+//!   models (`slipway train`) and ONNX models (through `slipway-onnx`: the
+//!   named features go into the one float tensor in signature order). A
+//!   model the server cannot run (an MLflow sklearn pickle) is refused when
+//!   loaded, with how to log it instead.
+//! - [`protocol`]: request/response shapes as plain serde types: the guide's
+//!   `/predict` and `/predict/batch`, MLflow's `/invocations`, the Open
+//!   Inference Protocol v2.
+//! - [`validate`]: rows against the signature; every offending field named.
+//! - [`engine`]: the models in their roles (champion, canary, shadow), each
+//!   atomically swappable (hot reload), the traffic split, one method per
+//!   protocol operation.
+//! - [`predlog`]: the prediction log (bounded queue, batched JSON-lines
+//!   writer, documented schema, reader); [`metrics`]: Prometheus text.
+//! - [`features`]: the feature-store seam ([`features::FeatureSource`]).
+//! - [`http`]: the axum router; the only module that knows HTTP.
+//!
+//! `/invocations` answers as MLflow's pyfunc does for a scikit-learn model
+//! logged with the default `predict`: labels for classifiers, values for
+//! regressors; `"params": {"predict_method": "predict_proba"}` returns the
+//! `[[P(class 0), P(class 1)], ...]` matrix instead.
+
+pub mod engine;
+pub mod error;
+pub mod features;
+pub mod http;
+pub mod metrics;
+pub mod model;
+pub mod predlog;
+pub mod protocol;
+pub mod validate;
+
+pub use engine::{Engine, Role};
+pub use error::{LoadError, Problem, ServeError};
+pub use model::{InputColumn, ModelFormat, ModelIdentity, Output, ScoreRow, Scorer, ServedModel};

@@ -1,0 +1,578 @@
+//! What the server scores with: a model's input columns (from its signature),
+//! what it predicts, and a [`Scorer`] that turns encoded rows into
+//! predictions. Slipway's own models and ONNX models are two scorers; both
+//! are built from the model directory's files (no I/O here: the caller reads
+//! the files).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use slipway_onnx::{ElementType, Labels, OnnxModel};
+use slipway_train::dataset::ColumnType;
+use slipway_train::gbm::Task;
+use slipway_train::package::{ModelPackage, INPUT_EXAMPLE_FILE, METADATA_FILE, MODEL_FILE};
+
+use crate::error::{LoadError, ScoreError};
+
+/// One input column of the model, in the order the model takes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputColumn {
+    pub name: String,
+    /// MLflow's column type (`long`, `double`, `string`, ...).
+    pub column_type: ColumnType,
+    /// False when the signature says `required: true` (no missing values).
+    pub nullable: bool,
+    /// String columns: the categories seen in training, sorted; a value's
+    /// code is its index, anything else is an unseen category (missing).
+    pub categories: Option<Vec<String>>,
+}
+
+impl InputColumn {
+    pub fn is_numeric(&self) -> bool {
+        !matches!(self.column_type, ColumnType::String | ColumnType::Boolean)
+    }
+}
+
+/// What a model predicts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// A classifier. `classes` in probability-column order (sorted, as
+    /// scikit-learn's `classes_`); `positive` indexes the class whose
+    /// probability `/predict` returns (binary models).
+    Classifier {
+        classes: Vec<Value>,
+        positive: usize,
+    },
+    Regressor,
+}
+
+/// One scored row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreRow {
+    /// The predicted label (classifiers: the class value as in training,
+    /// an integer for numeric labels) or value (regressors).
+    pub prediction: Value,
+    /// Classifiers: probability of the positive class; regressors: None.
+    pub probability: Option<f64>,
+}
+
+/// Scores encoded rows: `rows` is row-major, `n_rows x columns.len()`, NaN
+/// for a missing value, categories as their codes.
+pub trait Scorer: Send + Sync {
+    fn score(&self, rows: &[f64], n_rows: usize) -> Result<Vec<ScoreRow>, ScoreError>;
+}
+
+/// A loaded model with where it came from.
+pub struct ServedModel {
+    /// Registered model name (or the logged model id when not registered).
+    pub name: String,
+    /// Registered model version ("" when not registered).
+    pub version: String,
+    /// The URI it was loaded from (what the server follows).
+    pub uri: String,
+    pub run_id: Option<String>,
+    pub model_id: Option<String>,
+    /// `slipway` or `onnx`.
+    pub flavor: &'static str,
+    pub columns: Vec<InputColumn>,
+    pub output: Output,
+    pub scorer: Box<dyn Scorer>,
+    /// The model's input example as raw rows in column order, if it has one.
+    pub example: Option<Vec<Vec<Value>>>,
+}
+
+impl std::fmt::Debug for ServedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedModel")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("uri", &self.uri)
+            .field("flavor", &self.flavor)
+            .field("columns", &self.columns.len())
+            .finish()
+    }
+}
+
+/// Where a model came from (filled by the caller that resolved the URI).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelIdentity {
+    pub name: String,
+    pub version: String,
+    pub uri: String,
+    pub run_id: Option<String>,
+    pub model_id: Option<String>,
+}
+
+/// What kind of model directory an `MLmodel` file describes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelFormat {
+    /// `slipway train`'s model: read `model.slipway`, `slipway_model.json`.
+    Slipway,
+    /// An ONNX model: read this file (the onnx flavor's `data`, else `model.onnx`).
+    Onnx { file: String },
+}
+
+impl ModelFormat {
+    /// The files to read besides `MLmodel` (optional ones may be absent).
+    pub fn files(&self) -> Vec<String> {
+        match self {
+            ModelFormat::Slipway => vec![
+                MODEL_FILE.into(),
+                METADATA_FILE.into(),
+                INPUT_EXAMPLE_FILE.into(),
+            ],
+            ModelFormat::Onnx { file } => vec![file.clone(), INPUT_EXAMPLE_FILE.into()],
+        }
+    }
+}
+
+fn parse_mlmodel(mlmodel: &[u8]) -> Result<serde_yaml_ng::Value, LoadError> {
+    serde_yaml_ng::from_slice(mlmodel).map_err(|e| LoadError::Invalid {
+        file: "MLmodel".into(),
+        message: e.to_string(),
+    })
+}
+
+fn flavors(doc: &serde_yaml_ng::Value) -> Vec<String> {
+    doc.get("flavors")
+        .and_then(|f| f.as_mapping())
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Decides from `MLmodel` how to load the directory; `has_model_onnx` says
+/// whether the directory has a `model.onnx` file (a plain ONNX artifact).
+/// A model the server cannot run is refused here, with how to log it instead.
+pub fn detect_format(mlmodel: &[u8], has_model_onnx: bool) -> Result<ModelFormat, LoadError> {
+    let doc = parse_mlmodel(mlmodel)?;
+    let names = flavors(&doc);
+    if names.iter().any(|f| f == "slipway") {
+        return Ok(ModelFormat::Slipway);
+    }
+    if let Some(onnx) = doc.get("flavors").and_then(|f| f.get("onnx")) {
+        let file = onnx
+            .get("data")
+            .and_then(|d| d.as_str())
+            .unwrap_or("model.onnx")
+            .to_string();
+        return Ok(ModelFormat::Onnx { file });
+    }
+    if has_model_onnx {
+        return Ok(ModelFormat::Onnx {
+            file: "model.onnx".into(),
+        });
+    }
+    Err(LoadError::Unsupported { flavors: names })
+}
+
+/// The signature's input columns from `MLmodel` (column-based signatures
+/// only; `None` for a tensor signature or none).
+pub fn signature_columns(mlmodel: &[u8]) -> Result<Option<Vec<InputColumn>>, LoadError> {
+    let doc = parse_mlmodel(mlmodel)?;
+    let Some(inputs) = doc
+        .get("signature")
+        .and_then(|s| s.get("inputs"))
+        .and_then(|i| i.as_str())
+    else {
+        return Ok(None);
+    };
+    let specs: Vec<Value> = serde_json::from_str(inputs).map_err(|e| LoadError::Invalid {
+        file: "MLmodel".into(),
+        message: format!("signature inputs: {e}"),
+    })?;
+    let mut columns = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        let Some(name) = spec.get("name").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let column_type = match spec.get("type").and_then(Value::as_str) {
+            Some("long") => ColumnType::Long,
+            Some("integer") => ColumnType::Integer,
+            Some("double") => ColumnType::Double,
+            Some("float") => ColumnType::Float,
+            Some("boolean") => ColumnType::Boolean,
+            Some("string") => ColumnType::String,
+            // Tensor specs and other types: not a named-column signature.
+            _ => return Ok(None),
+        };
+        columns.push(InputColumn {
+            name: name.to_string(),
+            column_type,
+            nullable: !spec
+                .get("required")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+            categories: None,
+        });
+    }
+    Ok(Some(columns))
+}
+
+/// Raw example rows from `input_example.json` (`{"columns", "data"}`),
+/// reordered to `columns`' order; None when it does not fit.
+fn example_rows(bytes: Option<&[u8]>, columns: &[InputColumn]) -> Option<Vec<Vec<Value>>> {
+    let v: Value = serde_json::from_slice(bytes?).ok()?;
+    let names: Vec<&str> = v
+        .get("columns")?
+        .as_array()?
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Option<_>>()?;
+    let data = v.get("data")?.as_array()?;
+    let index: Vec<usize> = columns
+        .iter()
+        .map(|c| names.iter().position(|n| *n == c.name))
+        .collect::<Option<_>>()?;
+    let mut rows = Vec::new();
+    for row in data {
+        let row = row.as_array()?;
+        rows.push(
+            index
+                .iter()
+                .map(|&i| row.get(i).cloned().unwrap_or(Value::Null))
+                .collect(),
+        );
+    }
+    (!rows.is_empty()).then_some(rows)
+}
+
+/// A label as JSON: an integer when the training label was numeric.
+fn label_value(s: &str) -> Value {
+    match s.parse::<i64>() {
+        Ok(i) => Value::from(i),
+        Err(_) => Value::from(s),
+    }
+}
+
+/// Slipway's own models (`slipway train`).
+pub struct SlipwayScorer {
+    package: ModelPackage,
+    positive: Value,
+    negative: Value,
+}
+
+impl Scorer for SlipwayScorer {
+    fn score(&self, rows: &[f64], _n_rows: usize) -> Result<Vec<ScoreRow>, ScoreError> {
+        let values = self
+            .package
+            .predict_encoded(rows)
+            .map_err(|e| ScoreError(e.to_string()))?;
+        Ok(match self.package.metadata.label.task {
+            Task::Binary => {
+                let t = self.package.metadata.threshold;
+                values
+                    .into_iter()
+                    .map(|p| ScoreRow {
+                        prediction: if p >= t {
+                            self.positive.clone()
+                        } else {
+                            self.negative.clone()
+                        },
+                        probability: Some(p),
+                    })
+                    .collect()
+            }
+            Task::Regression => values
+                .into_iter()
+                .map(|v| ScoreRow {
+                    prediction: Value::from(v),
+                    probability: None,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// ONNX models (skl2onnx, onnxmltools), through `slipway-onnx`: the named
+/// features go into the one float tensor in signature order.
+pub struct OnnxScorer {
+    model: OnnxModel,
+}
+
+fn label_at(labels: &Labels, i: usize) -> Value {
+    match labels {
+        Labels::Int64(v) => v.get(i).map_or(Value::Null, |&x| Value::from(x)),
+        Labels::String(v) => v.get(i).map_or(Value::Null, |x| Value::from(x.as_str())),
+    }
+}
+
+fn all_labels(labels: &Labels) -> Vec<Value> {
+    (0..labels.len()).map(|i| label_at(labels, i)).collect()
+}
+
+impl Scorer for OnnxScorer {
+    fn score(&self, rows: &[f64], n_rows: usize) -> Result<Vec<ScoreRow>, ScoreError> {
+        let x: Vec<f32> = rows.iter().map(|&v| v as f32).collect();
+        let out = self
+            .model
+            .run_f32(&x, n_rows)
+            .map_err(|e| ScoreError(e.to_string()))?;
+        let mut result = Vec::with_capacity(n_rows);
+        if let Some((values, k)) = &out.values {
+            for r in 0..n_rows {
+                let v = values.get(r * k.max(&1)).copied().unwrap_or(f32::NAN);
+                result.push(ScoreRow {
+                    prediction: Value::from(f64::from(v)),
+                    probability: None,
+                });
+            }
+            return Ok(result);
+        }
+        for r in 0..n_rows {
+            let prediction = out.label.as_ref().map_or(Value::Null, |l| label_at(l, r));
+            let probability = out.probabilities.as_ref().and_then(|(p, k)| {
+                let k = *k;
+                if k == 2 {
+                    p.get(r * 2 + 1).map(|&v| f64::from(v))
+                } else {
+                    // Multi-class: the predicted class's probability.
+                    let classes = out.class_labels.as_ref().map(all_labels)?;
+                    let i = classes.iter().position(|c| *c == prediction)?;
+                    p.get(r * k + i).map(|&v| f64::from(v))
+                }
+            });
+            result.push(ScoreRow {
+                prediction,
+                probability,
+            });
+        }
+        Ok(result)
+    }
+}
+
+impl ServedModel {
+    /// Builds the model from its files (`read(name)`: the file's bytes or None).
+    pub fn load(
+        identity: ModelIdentity,
+        mlmodel: &[u8],
+        format: &ModelFormat,
+        mut read: impl FnMut(&str) -> Option<Vec<u8>>,
+    ) -> Result<ServedModel, LoadError> {
+        let example = read(INPUT_EXAMPLE_FILE);
+        match format {
+            ModelFormat::Slipway => {
+                let package = ModelPackage::from_files(|n| {
+                    if n == "MLmodel" {
+                        Some(mlmodel.to_vec())
+                    } else {
+                        read(n)
+                    }
+                })
+                .map_err(|e| LoadError::Invalid {
+                    file: "model".into(),
+                    message: e.to_string(),
+                })?;
+                let columns: Vec<InputColumn> = package
+                    .metadata
+                    .encoder
+                    .columns
+                    .iter()
+                    .map(|c| InputColumn {
+                        name: c.name.clone(),
+                        column_type: c.column_type,
+                        nullable: c.nullable,
+                        categories: c.categories.clone(),
+                    })
+                    .collect();
+                let label = &package.metadata.label;
+                let (output, positive, negative) = match label.task {
+                    Task::Binary => {
+                        let pos = label.positive.clone().unwrap_or_else(|| "1".into());
+                        let neg = label.negative.clone().unwrap_or_else(|| "0".into());
+                        let (pv, nv) = (label_value(&pos), label_value(&neg));
+                        // Probability columns in sorted class order, as scikit-learn.
+                        let pos_first = match (&pv, &nv) {
+                            (Value::Number(a), Value::Number(b)) => {
+                                a.as_i64().unwrap_or(1) < b.as_i64().unwrap_or(0)
+                            }
+                            _ => pos < neg,
+                        };
+                        let (classes, positive) = if pos_first {
+                            (vec![pv.clone(), nv.clone()], 0)
+                        } else {
+                            (vec![nv.clone(), pv.clone()], 1)
+                        };
+                        (Output::Classifier { classes, positive }, pv, nv)
+                    }
+                    Task::Regression => (Output::Regressor, Value::Null, Value::Null),
+                };
+                let example = example_rows(example.as_deref(), &columns);
+                Ok(ServedModel {
+                    name: identity.name,
+                    version: identity.version,
+                    uri: identity.uri,
+                    run_id: identity.run_id,
+                    model_id: identity.model_id,
+                    flavor: "slipway",
+                    columns,
+                    output,
+                    scorer: Box::new(SlipwayScorer {
+                        package,
+                        positive,
+                        negative,
+                    }),
+                    example,
+                })
+            }
+            ModelFormat::Onnx { file } => {
+                let bytes = read(file).ok_or_else(|| LoadError::MissingFile(file.clone()))?;
+                let model = OnnxModel::load(&bytes).map_err(|e| LoadError::Onnx(e.to_string()))?;
+                let inputs = model.inputs();
+                if inputs.len() != 1 || inputs[0].elem_type != ElementType::Float {
+                    return Err(LoadError::Onnx(format!(
+                        "the model takes {} input(s) ({}); Slipway serves ONNX models with one float \
+                         tensor input [n, n_features] (skl2onnx: initial_types=[(\"input\", \
+                         FloatTensorType([None, n_features]))])",
+                        inputs.len(),
+                        inputs
+                            .iter()
+                            .map(|i| format!("{}: {:?}", i.name, i.elem_type))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                let width = match inputs[0].shape.as_slice() {
+                    [_, w] if *w > 0 => Some(*w as usize),
+                    _ => None,
+                };
+                let columns = match signature_columns(mlmodel)? {
+                    Some(cols) => {
+                        if let Some(bad) = cols.iter().find(|c| c.column_type == ColumnType::String)
+                        {
+                            return Err(LoadError::Onnx(format!(
+                                "signature column `{}` is a string, but the ONNX model takes one float \
+                                 tensor: encode categories before the model (e.g. OneHotEncoder in the \
+                                 pipeline is fine only when converted into the graph with numeric inputs)",
+                                bad.name
+                            )));
+                        }
+                        if let Some(w) = width {
+                            if w != cols.len() {
+                                return Err(LoadError::Onnx(format!(
+                                    "the signature names {} columns but the ONNX input has {w}",
+                                    cols.len()
+                                )));
+                            }
+                        }
+                        cols
+                    }
+                    None => {
+                        let w = width.ok_or_else(|| {
+                            LoadError::Onnx(
+                                "the model has no column signature and its input width is unknown: \
+                                 log it with a signature (mlflow.models.infer_signature)"
+                                    .into(),
+                            )
+                        })?;
+                        (0..w)
+                            .map(|i| InputColumn {
+                                name: format!("f{i}"),
+                                column_type: ColumnType::Float,
+                                nullable: true,
+                                categories: None,
+                            })
+                            .collect()
+                    }
+                };
+                // Learn the outputs from one run on a row of zeros.
+                let probe = model
+                    .run_f32(&vec![0.0; columns.len()], 1)
+                    .map_err(|e| LoadError::Onnx(e.to_string()))?;
+                let output = if probe.values.is_some() && probe.label.is_none() {
+                    Output::Regressor
+                } else {
+                    let classes = probe
+                        .class_labels
+                        .as_ref()
+                        .map(all_labels)
+                        .unwrap_or_else(|| vec![Value::from(0), Value::from(1)]);
+                    let positive = if classes.len() == 2 { 1 } else { 0 };
+                    Output::Classifier { classes, positive }
+                };
+                let example = example_rows(example.as_deref(), &columns);
+                Ok(ServedModel {
+                    name: identity.name,
+                    version: identity.version,
+                    uri: identity.uri,
+                    run_id: identity.run_id,
+                    model_id: identity.model_id,
+                    flavor: "onnx",
+                    columns,
+                    output,
+                    scorer: Box::new(OnnxScorer { model }),
+                    example,
+                })
+            }
+        }
+    }
+
+    /// Builds a model around any scorer (tests, future flavors).
+    pub fn from_scorer(
+        identity: ModelIdentity,
+        columns: Vec<InputColumn>,
+        output: Output,
+        scorer: Box<dyn Scorer>,
+    ) -> ServedModel {
+        ServedModel {
+            name: identity.name,
+            version: identity.version,
+            uri: identity.uri,
+            run_id: identity.run_id,
+            model_id: identity.model_id,
+            flavor: "custom",
+            columns,
+            output,
+            scorer,
+            example: None,
+        }
+    }
+
+    pub fn is_classifier(&self) -> bool {
+        matches!(self.output, Output::Classifier { .. })
+    }
+
+    /// Binary classifiers: `[P(class 0), P(class 1)]` in class order.
+    pub fn proba_row(&self, p: f64) -> Option<[f64; 2]> {
+        match &self.output {
+            Output::Classifier { classes, positive } if classes.len() == 2 => {
+                Some(if *positive == 1 {
+                    [1.0 - p, p]
+                } else {
+                    [p, 1.0 - p]
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Scores the input example (or a row of missing values): a model that
+    /// cannot score is refused before it serves.
+    pub fn warm_up(&self) -> Result<(), LoadError> {
+        let rows: Vec<f64> = match &self.example {
+            Some(rows) => {
+                let (encoded, problems) = crate::validate::encode_positional(&self.columns, rows);
+                if !problems.is_empty() {
+                    // An example that does not validate still warms the model.
+                    vec![f64::NAN; self.columns.len()]
+                } else {
+                    encoded
+                }
+            }
+            None => vec![f64::NAN; self.columns.len()],
+        };
+        let n = rows.len() / self.columns.len().max(1);
+        for _ in 0..3 {
+            self.scorer
+                .score(&rows, n)
+                .map_err(|e| LoadError::WarmUp(e.0.clone()))?;
+        }
+        Ok(())
+    }
+}
+
+/// A shared, swappable model.
+pub type ModelRef = Arc<ServedModel>;

@@ -1,0 +1,709 @@
+//! Request and response shapes of the three protocols, as plain serde
+//! types and parsers into named rows (`name -> raw value`), which
+//! [`crate::validate`] then checks against the signature.
+//!
+//! - the guide's `/predict` (`{"customer_id", "features"}`) and
+//!   `/predict/batch` (`{"instances": [{customer_id, features}, ...]}` or a
+//!   bare list of the same);
+//! - MLflow's `/invocations` (`dataframe_split`, `dataframe_records`,
+//!   `instances`, `inputs`; `text/csv`);
+//! - the Open Inference Protocol v2 `infer` (one tensor `[N, F]` in
+//!   signature order, or one tensor per column as MLServer's pandas codec).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Problem, ServeError};
+use crate::model::InputColumn;
+
+/// One row to score: its entity id, its named raw values, and where it
+/// came from in the request (prefix of problem fields).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowIn {
+    pub id: Option<String>,
+    pub features: Map<String, Value>,
+    pub prefix: String,
+}
+
+/// `POST /predict` response (the guide's `PredictionResponse`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictResponse {
+    pub customer_id: Option<String>,
+    pub prediction: Value,
+    pub probability: Option<f64>,
+    pub model_version: String,
+    pub latency_ms: f64,
+}
+
+/// One row of a `/predict/batch` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchPrediction {
+    pub customer_id: Option<String>,
+    pub prediction: Value,
+    pub probability: Option<f64>,
+}
+
+/// `POST /predict/batch` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    pub predictions: Vec<BatchPrediction>,
+    pub model_version: String,
+    pub latency_ms: f64,
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub model_loaded: bool,
+    pub model_name: Option<String>,
+    pub model_version: Option<String>,
+}
+
+pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ServeError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ServeError::BadRequest(
+            "the request body is empty: send a JSON object".into(),
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ServeError::BadRequest(format!("the request body is not valid JSON: {e}")))
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A `/predict` body: `customer_id` (string; a number is taken as its
+/// text) and `features` (object). Other keys are ignored, as FastAPI does.
+pub fn parse_predict_value(
+    v: Value,
+    prefix: &str,
+    problems: &mut Vec<Problem>,
+) -> (Option<String>, Option<Map<String, Value>>) {
+    let at = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    let Value::Object(mut obj) = v else {
+        problems.push(Problem::new(
+            prefix,
+            format!(
+                "expected an object {{\"customer_id\": ..., \"features\": {{...}}}}, got {}",
+                type_name(&v)
+            ),
+        ));
+        return (None, None);
+    };
+    let id = match obj.remove("customer_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(other) => {
+            problems.push(Problem::new(
+                at("customer_id"),
+                format!("expected a string, got {}", type_name(&other)),
+            ));
+            None
+        }
+    };
+    let features = match obj.remove("features") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(m),
+        Some(other) => {
+            problems.push(Problem::new(
+                at("features"),
+                format!(
+                    "expected an object of feature name to value, got {}",
+                    type_name(&other)
+                ),
+            ));
+            None
+        }
+    };
+    (id, features)
+}
+
+/// A `/predict/batch` body: `{"instances": [...]}` or a bare list of
+/// `/predict` bodies.
+pub fn parse_predict_batch(body: &[u8]) -> Result<Vec<RowIn>, ServeError> {
+    let v = parse_json(body)?;
+    let (items, name) =
+        match v {
+            Value::Array(items) => (items, ""),
+            Value::Object(mut obj) => match obj.remove("instances") {
+                Some(Value::Array(items)) => (items, "instances"),
+                _ => return Err(ServeError::BadRequest(
+                    "expected {\"instances\": [{\"customer_id\": ..., \"features\": {...}}, ...]} \
+                     or a list of such objects"
+                        .into(),
+                )),
+            },
+            other => {
+                return Err(ServeError::BadRequest(format!(
+                    "expected {{\"instances\": [...]}} or a list, got {}",
+                    type_name(&other)
+                )))
+            }
+        };
+    let mut problems = Vec::new();
+    let mut rows = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let prefix = format!("{name}[{i}]");
+        let (id, features) = parse_predict_value(item, &prefix, &mut problems);
+        rows.push(RowIn {
+            id,
+            features: features.unwrap_or_default(),
+            prefix: format!("{prefix}.features"),
+        });
+    }
+    if !problems.is_empty() {
+        return Err(ServeError::Invalid(problems));
+    }
+    Ok(rows)
+}
+
+fn named_from_positional(
+    columns: &[InputColumn],
+    row: Vec<Value>,
+    prefix: String,
+    problems: &mut Vec<Problem>,
+) -> RowIn {
+    if row.len() != columns.len() {
+        problems.push(Problem::new(
+            prefix.clone(),
+            format!(
+                "a row has {} values, the model takes {} ({})",
+                row.len(),
+                columns.len(),
+                crate::validate::names(columns)
+            ),
+        ));
+    }
+    let features = columns
+        .iter()
+        .zip(row)
+        .map(|(c, v)| (c.name.clone(), v))
+        .collect();
+    RowIn {
+        id: None,
+        features,
+        prefix,
+    }
+}
+
+fn rows_from_list(
+    columns: &[InputColumn],
+    items: Vec<Value>,
+    key: &str,
+    problems: &mut Vec<Problem>,
+) -> Vec<RowIn> {
+    let mut rows = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let prefix = format!("{key}[{i}]");
+        match item {
+            Value::Object(m) => rows.push(RowIn {
+                id: None,
+                features: m,
+                prefix,
+            }),
+            Value::Array(values) => {
+                rows.push(named_from_positional(columns, values, prefix, problems))
+            }
+            scalar if columns.len() == 1 => {
+                rows.push(named_from_positional(columns, vec![scalar], prefix, problems))
+            }
+            other => problems.push(Problem::new(
+                prefix,
+                format!(
+                    "expected a row (an object of feature values, or a list in signature order), got {}",
+                    type_name(&other)
+                ),
+            )),
+        }
+    }
+    rows
+}
+
+fn rows_from_columns(
+    map: Map<String, Value>,
+    key: &str,
+    problems: &mut Vec<Problem>,
+) -> Vec<RowIn> {
+    let mut n: Option<usize> = None;
+    let mut cols = Vec::with_capacity(map.len());
+    for (name, v) in map {
+        let values = match v {
+            Value::Array(a) => a,
+            scalar => vec![scalar],
+        };
+        match n {
+            None => n = Some(values.len()),
+            Some(k) if k != values.len() => problems.push(Problem::new(
+                format!("{key}.{name}"),
+                format!("has {} values, other columns have {k}", values.len()),
+            )),
+            _ => {}
+        }
+        cols.push((name, values));
+    }
+    let n = n.unwrap_or(0);
+    let mut rows: Vec<RowIn> = (0..n)
+        .map(|i| RowIn {
+            id: None,
+            features: Map::new(),
+            prefix: format!("{key}[{i}]"),
+        })
+        .collect();
+    for (name, values) in cols {
+        for (i, v) in values.into_iter().enumerate().take(n) {
+            rows[i].features.insert(name.clone(), v);
+        }
+    }
+    rows
+}
+
+/// What `/invocations` returns for classifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PredictMethod {
+    /// Labels (classifiers) or values (regressors), as MLflow's pyfunc does
+    /// for scikit-learn models by default.
+    Predict,
+    /// `[[P(class 0), P(class 1)], ...]`, as `pyfunc_predict_fn="predict_proba"`.
+    PredictProba,
+}
+
+/// A parsed `/invocations` request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    pub rows: Vec<RowIn>,
+    pub method: PredictMethod,
+}
+
+const FORMATS: [&str; 4] = [
+    "dataframe_split",
+    "dataframe_records",
+    "instances",
+    "inputs",
+];
+
+/// MLflow's scoring protocol, JSON body.
+pub fn parse_invocations_json(
+    columns: &[InputColumn],
+    body: &[u8],
+) -> Result<Invocation, ServeError> {
+    let v = parse_json(body)?;
+    let Value::Object(mut obj) = v else {
+        return Err(ServeError::BadRequest(format!(
+            "The input must be a JSON dictionary with exactly one of the input fields \
+             {{'dataframe_split', 'dataframe_records', 'instances', 'inputs'}}. Received {}.",
+            type_name(&v)
+        )));
+    };
+    let present: Vec<&str> = FORMATS
+        .iter()
+        .copied()
+        .filter(|k| obj.contains_key(*k))
+        .collect();
+    if present.len() != 1 {
+        let mut keys: Vec<&String> = obj.keys().collect();
+        keys.sort();
+        return Err(ServeError::BadRequest(format!(
+            "The input must be a JSON dictionary with exactly one of the input fields \
+             {{'dataframe_split', 'dataframe_records', 'instances', 'inputs'}}. Received dictionary \
+             with input fields: {keys:?}."
+        )));
+    }
+    let method = match obj.get("params").and_then(|p| p.get("predict_method")) {
+        None => PredictMethod::Predict,
+        Some(Value::String(s)) if s == "predict" => PredictMethod::Predict,
+        Some(Value::String(s)) if s == "predict_proba" => PredictMethod::PredictProba,
+        Some(other) => {
+            return Err(ServeError::BadRequest(format!(
+                "params.predict_method must be \"predict\" or \"predict_proba\", got {other}"
+            )))
+        }
+    };
+    let key = present[0];
+    let value = obj.remove(key).unwrap_or(Value::Null);
+    let mut problems = Vec::new();
+    let rows = match (key, value) {
+        ("dataframe_split", Value::Object(mut split)) => {
+            let names: Vec<String> = match split.remove("columns") {
+                Some(Value::Array(c)) => c
+                    .into_iter()
+                    .map(|c| match c {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    })
+                    .collect(),
+                None => columns.iter().map(|c| c.name.clone()).collect(),
+                Some(other) => {
+                    return Err(ServeError::BadRequest(format!(
+                        "dataframe_split.columns must be a list of column names, got {}",
+                        type_name(&other)
+                    )))
+                }
+            };
+            let data = match split.remove("data") {
+                Some(Value::Array(d)) => d,
+                other => {
+                    return Err(ServeError::BadRequest(format!(
+                        "dataframe_split.data must be a list of rows, got {}",
+                        other.as_ref().map_or("nothing", type_name)
+                    )))
+                }
+            };
+            let mut rows = Vec::with_capacity(data.len());
+            for (i, row) in data.into_iter().enumerate() {
+                let prefix = format!("dataframe_split.data[{i}]");
+                let values = match row {
+                    Value::Array(a) => a,
+                    scalar if names.len() == 1 => vec![scalar],
+                    other => {
+                        problems.push(Problem::new(
+                            prefix,
+                            format!("expected a list of values, got {}", type_name(&other)),
+                        ));
+                        continue;
+                    }
+                };
+                if values.len() != names.len() {
+                    problems.push(Problem::new(
+                        prefix.clone(),
+                        format!("has {} values for {} columns", values.len(), names.len()),
+                    ));
+                    continue;
+                }
+                rows.push(RowIn {
+                    id: None,
+                    features: names.iter().cloned().zip(values).collect(),
+                    prefix,
+                });
+            }
+            rows
+        }
+        ("dataframe_records", Value::Array(items)) => {
+            rows_from_list(columns, items, "dataframe_records", &mut problems)
+        }
+        ("dataframe_records", Value::Object(m)) => {
+            rows_from_columns(m, "dataframe_records", &mut problems)
+        }
+        ("instances", Value::Array(items)) => {
+            rows_from_list(columns, items, "instances", &mut problems)
+        }
+        ("instances", Value::Object(m)) => rows_from_columns(m, "instances", &mut problems),
+        ("inputs", Value::Object(m)) => rows_from_columns(m, "inputs", &mut problems),
+        ("inputs", Value::Array(items)) => rows_from_list(columns, items, "inputs", &mut problems),
+        (key, other) => {
+            return Err(ServeError::BadRequest(format!(
+                "`{key}` must be {}, got {}",
+                match key {
+                    "dataframe_split" => "an object {\"columns\": [...], \"data\": [[...], ...]}",
+                    "dataframe_records" => "a list of records",
+                    _ => "a list of rows or an object of columns",
+                },
+                type_name(&other)
+            )))
+        }
+    };
+    if !problems.is_empty() {
+        return Err(ServeError::Invalid(problems));
+    }
+    Ok(Invocation { rows, method })
+}
+
+/// Splits one CSV line (RFC 4180 quotes).
+fn csv_fields(line: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut was_quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => {
+                quoted = !quoted;
+                was_quoted = true;
+            }
+            ',' if !quoted => {
+                out.push((std::mem::take(&mut cur), was_quoted));
+                was_quoted = false;
+            }
+            c => cur.push(c),
+        }
+    }
+    out.push((cur, was_quoted));
+    out
+}
+
+fn csv_value(field: String, quoted: bool) -> Value {
+    if quoted {
+        return Value::String(field);
+    }
+    let t = field.trim();
+    if t.is_empty() {
+        return Value::Null;
+    }
+    if let Ok(i) = t.parse::<i64>() {
+        return Value::from(i);
+    }
+    match t.parse::<f64>() {
+        Ok(f) if f.is_finite() => Value::from(f),
+        _ => Value::String(field),
+    }
+}
+
+/// `text/csv`: a header row then data rows (a pandas `to_csv()` body; an
+/// unnamed leading index column is dropped).
+pub fn parse_invocations_csv(body: &[u8]) -> Result<Invocation, ServeError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ServeError::BadRequest("the CSV body is not UTF-8".into()))?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<String> = lines
+        .next()
+        .map(|h| csv_fields(h).into_iter().map(|(s, _)| s).collect())
+        .ok_or_else(|| ServeError::BadRequest("the CSV body has no header row".into()))?;
+    let skip_index = header
+        .first()
+        .is_some_and(|h| h.is_empty() || h == "Unnamed: 0");
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let fields = csv_fields(line);
+        let prefix = format!("csv row {}", i + 1);
+        if fields.len() != header.len() {
+            problems.push(Problem::new(
+                prefix,
+                format!(
+                    "has {} fields, the header has {}",
+                    fields.len(),
+                    header.len()
+                ),
+            ));
+            continue;
+        }
+        let features = header
+            .iter()
+            .zip(fields)
+            .skip(usize::from(skip_index))
+            .map(|(h, (f, q))| (h.clone(), csv_value(f, q)))
+            .collect();
+        rows.push(RowIn {
+            id: None,
+            features,
+            prefix,
+        });
+    }
+    if !problems.is_empty() {
+        return Err(ServeError::Invalid(problems));
+    }
+    Ok(Invocation {
+        rows,
+        method: PredictMethod::Predict,
+    })
+}
+
+/// One tensor of a v2 request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct V2Tensor {
+    pub name: String,
+    pub shape: Vec<i64>,
+    pub datatype: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Map<String, Value>>,
+    pub data: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct V2OutputRequest {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Map<String, Value>>,
+}
+
+/// `$inference_request`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct V2Request {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub parameters: Option<Map<String, Value>>,
+    pub inputs: Vec<V2Tensor>,
+    #[serde(default)]
+    pub outputs: Option<Vec<V2OutputRequest>>,
+}
+
+/// A parsed v2 request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct V2Parsed {
+    pub id: Option<String>,
+    pub rows: Vec<RowIn>,
+    /// Requested output names (None: all).
+    pub outputs: Option<Vec<String>>,
+}
+
+fn flatten(v: Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Array(a) => {
+            for x in a {
+                flatten(x, out);
+            }
+        }
+        x => out.push(x),
+    }
+}
+
+const NUMERIC_TYPES: [&str; 12] = [
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16",
+    "FP32", "FP64",
+];
+
+/// An Open Inference Protocol v2 `infer` body.
+pub fn parse_v2(columns: &[InputColumn], body: &[u8]) -> Result<V2Parsed, ServeError> {
+    let v = parse_json(body)?;
+    let req: V2Request = serde_json::from_value(v)
+        .map_err(|e| ServeError::BadRequest(format!("not an inference request: {e}")))?;
+    let mut problems = Vec::new();
+    for (i, t) in req.inputs.iter().enumerate() {
+        if t.datatype != "BYTES" && !NUMERIC_TYPES.contains(&t.datatype.as_str()) {
+            problems.push(Problem::new(
+                format!("inputs[{i}].datatype"),
+                format!(
+                    "unsupported datatype {:?} (BOOL, INTn, UINTn, FP32, FP64, BYTES)",
+                    t.datatype
+                ),
+            ));
+        }
+        if t.shape.iter().any(|&d| d < 0) {
+            problems.push(Problem::new(
+                format!("inputs[{i}].shape"),
+                "dimensions must be non-negative",
+            ));
+        }
+    }
+    if req.inputs.is_empty() {
+        problems.push(Problem::new("inputs", "no input tensors"));
+    }
+    if !problems.is_empty() {
+        return Err(ServeError::Invalid(problems));
+    }
+    let outputs = req
+        .outputs
+        .map(|o| o.into_iter().map(|o| o.name).collect::<Vec<_>>());
+    let single_matrix = req.inputs.len() == 1
+        && !columns.iter().any(|c| c.name == req.inputs[0].name)
+        && (req.inputs[0].shape.len() == 2 || columns.len() == 1);
+    let mut rows = Vec::new();
+    if single_matrix {
+        let t = req.inputs.into_iter().next().expect("one input");
+        let n_cols = columns.len();
+        let (n, f) = match t.shape.as_slice() {
+            [n, f] => (*n as usize, *f as usize),
+            [n] => (*n as usize, 1),
+            _ => (0, 0),
+        };
+        if f != n_cols {
+            return Err(ServeError::Invalid(vec![Problem::new(
+                format!("inputs[0] ({})", t.name),
+                format!(
+                    "has shape {:?}, expected [-1, {n_cols}] (features in signature order: {})",
+                    t.shape,
+                    crate::validate::names(columns)
+                ),
+            )]));
+        }
+        let mut flat = Vec::with_capacity(n * f);
+        flatten(t.data, &mut flat);
+        if flat.len() != n * f {
+            return Err(ServeError::Invalid(vec![Problem::new(
+                format!("inputs[0] ({}).data", t.name),
+                format!(
+                    "has {} values, shape {:?} needs {}",
+                    flat.len(),
+                    t.shape,
+                    n * f
+                ),
+            )]));
+        }
+        let mut it = flat.into_iter();
+        for r in 0..n {
+            let row: Vec<Value> = it.by_ref().take(f).collect();
+            rows.push(named_from_positional(
+                columns,
+                row,
+                format!("inputs[0].data[{r}]"),
+                &mut problems,
+            ));
+        }
+    } else {
+        let mut n: Option<usize> = None;
+        let mut cols = Vec::new();
+        for (i, t) in req.inputs.into_iter().enumerate() {
+            let mut flat = Vec::new();
+            flatten(t.data, &mut flat);
+            let expected: i64 = t.shape.iter().product();
+            if expected as usize != flat.len() {
+                problems.push(Problem::new(
+                    format!("inputs[{i}] ({}).data", t.name),
+                    format!(
+                        "has {} values, shape {:?} needs {expected}",
+                        flat.len(),
+                        t.shape
+                    ),
+                ));
+                continue;
+            }
+            match n {
+                None => n = Some(flat.len()),
+                Some(k) if k != flat.len() => {
+                    problems.push(Problem::new(
+                        format!("inputs[{i}] ({})", t.name),
+                        format!("has {} rows, other inputs have {k}", flat.len()),
+                    ));
+                    continue;
+                }
+                _ => {}
+            }
+            cols.push((t.name, flat));
+        }
+        if !problems.is_empty() {
+            return Err(ServeError::Invalid(problems));
+        }
+        let n = n.unwrap_or(0);
+        rows = (0..n)
+            .map(|r| RowIn {
+                id: None,
+                features: Map::new(),
+                prefix: format!("row {r}"),
+            })
+            .collect();
+        for (name, values) in cols {
+            for (r, v) in values.into_iter().enumerate() {
+                rows[r].features.insert(name.clone(), v);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ServeError::Invalid(problems));
+    }
+    Ok(V2Parsed {
+        id: req.id,
+        rows,
+        outputs,
+    })
+}
