@@ -203,7 +203,7 @@ pub fn run(args: DemoArgs, tracking: &TrackingUri, home: &Path) -> anyhow::Resul
 
     // 5. Serve what was logged.
     step(args.quiet, 5, "serving the results (Ctrl-C to stop)");
-    if tracking.source != "the default" {
+    if !tracking.is_default() {
         println!("Runs went to {}; nothing to serve locally.", tracking.uri);
         return Ok(());
     }
@@ -246,13 +246,13 @@ fn next_steps(
             "models:/{MODEL_NAME}/Production and models:/{MODEL_NAME}@champion are version {v}.\n"
         ));
     }
-    let url = if tracking.source == "the default" {
+    let url = if tracking.is_default() {
         format!("http://{}:{}", args.host, args.port)
     } else {
         tracking.uri.clone()
     };
     s.push_str("\nWhere to look:\n");
-    if args.exit && tracking.source == "the default" {
+    if args.exit && tracking.is_default() {
         s.push_str(&format!(
             "  slipway server                      # then {url}\n"
         ));

@@ -506,6 +506,17 @@ struct TrackingUri {
     source: &'static str,
 }
 
+/// What `source` says when neither a flag nor the environment named a server.
+const DEFAULT_SOURCE: &str = "the default";
+
+impl TrackingUri {
+    /// No server was named: `train`, `demo`, `validate`, `promote` and
+    /// `serve` use the embedded store.
+    fn is_default(&self) -> bool {
+        self.source == DEFAULT_SOURCE
+    }
+}
+
 fn resolve_tracking_uri(flag: Option<String>) -> TrackingUri {
     let from_env = |name: &'static str| {
         std::env::var(name)
@@ -521,7 +532,7 @@ fn resolve_tracking_uri(flag: Option<String>) -> TrackingUri {
     .or_else(|| from_env("MLFLOW_TRACKING_URI"))
     .unwrap_or_else(|| TrackingUri {
         uri: DEFAULT_TRACKING_URI.into(),
-        source: "the default",
+        source: DEFAULT_SOURCE,
     })
 }
 

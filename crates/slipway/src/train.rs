@@ -256,7 +256,7 @@ pub async fn connect(
     tracking: &TrackingUri,
     home: &Path,
 ) -> anyhow::Result<(SlipwayClient, Option<EmbeddedServer>, String)> {
-    if tracking.source == "the default" {
+    if tracking.is_default() {
         let server = EmbeddedServer::start(home).await?;
         let client = SlipwayClient::new(&server.url)?;
         let shown = format!("embedded store {}", home.display());
