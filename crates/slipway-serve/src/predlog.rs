@@ -24,7 +24,7 @@
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -95,6 +95,7 @@ pub struct PredictionLog {
     sender: Mutex<Option<LogSender>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     handle: LogSender,
+    closing: Arc<AtomicBool>,
 }
 
 impl PredictionLog {
@@ -117,14 +118,17 @@ impl PredictionLog {
             written: Arc::new(AtomicU64::new(0)),
         };
         let written = sender.written.clone();
+        let closing = Arc::new(AtomicBool::new(false));
+        let stop = closing.clone();
         let thread = std::thread::Builder::new()
             .name("slipway-predlog".into())
-            .spawn(move || writer(rx, file, written))?;
+            .spawn(move || writer(rx, file, written, stop))?;
         Ok(PredictionLog {
             path: path.to_path_buf(),
             handle: sender.clone(),
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
+            closing,
         })
     }
 
@@ -141,12 +145,13 @@ impl PredictionLog {
         self.handle.written()
     }
 
-    /// Stops accepting records once every sender is gone, writes what is
-    /// queued and syncs the file.
+    /// Writes what is queued, syncs the file and stops the writer (records
+    /// sent afterwards are counted as dropped).
     pub fn close(&self) {
         if let Ok(mut s) = self.sender.lock() {
             s.take();
         }
+        self.closing.store(true, Ordering::SeqCst);
         let thread = self.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(t) = thread {
             let _ = t.join();
@@ -154,13 +159,20 @@ impl PredictionLog {
     }
 }
 
-fn writer(rx: Receiver<PredictionRecord>, mut file: std::fs::File, written: Arc<AtomicU64>) {
+fn writer(
+    rx: Receiver<PredictionRecord>,
+    mut file: std::fs::File,
+    written: Arc<AtomicU64>,
+    closing: Arc<AtomicBool>,
+) {
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut last_sync = Instant::now();
     let mut dirty = false;
     loop {
-        let first = match rx.recv_timeout(Duration::from_millis(500)) {
+        let stopping = closing.load(Ordering::SeqCst);
+        let first = match rx.recv_timeout(Duration::from_millis(if stopping { 0 } else { 100 })) {
             Ok(r) => Some(r),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if stopping => break,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         };
