@@ -1,0 +1,209 @@
+"""`slipway serve` with the payloads Python users send: the guide's /predict body through
+`requests`, MLflow's own serving-input shapes (`convert_input_example_to_serving_input`) on
+/invocations, the Open Inference Protocol, and a model logged with `mlflow.sklearn` refused at
+start-up with how to log it instead.
+
+Needs $SLIPWAY_BIN (the binary under test) and the server under test ($SLIPWAY_TEST_URI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+
+import mlflow
+import pandas as pd
+import pytest
+import requests
+
+from helpers import IN_CI
+
+pytestmark = pytest.mark.slipway_specific
+
+FEATURES = {
+    "tenure_days": 557,
+    "plan": "basic",
+    "region": "north_america",
+    "contract": "two-year",
+    "monthly_charges": 27.63,
+    "total_spend_30d": 43.79,
+    "txn_count_30d": 2,
+    "logins_7d": 4,
+    "logins_30d": 21,
+    "days_since_last_login": 0,
+    "tickets_90d": 0,
+    "max_ticket_severity_90d": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def slipway_bin() -> str:
+    binary = os.environ.get("SLIPWAY_BIN", "").strip()
+    if not binary:
+        msg = "SLIPWAY_BIN is not set (path to the slipway binary)"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return binary
+
+
+def _env():
+    return {k: v for k, v in os.environ.items() if k not in ("SLIPWAY_TRACKING_URI", "MLFLOW_TRACKING_URI")}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(slipway_bin, tracking_uri, tmp_path_factory):
+    """Train a churn model with `slipway train`, then `slipway serve` its version."""
+    tmp = tmp_path_factory.mktemp("serve")
+    subprocess.run(
+        [slipway_bin, "datagen", "churn", "--customers", "1500", "--days", "60", "--quiet", "--out", str(tmp)],
+        check=True,
+    )
+    name = f"churn-serve-{uuid.uuid4().hex[:8]}"
+    config = tmp / "train.yaml"
+    config.write_text(
+        f"experiment: serve-e2e\ndata: {{path: {tmp / 'training.parquet'}}}\nlabel: churn\n"
+        "drop: [customer_id]\nmodel: {type: gbm_classifier, params: {n_estimators: 20}}\n"
+        f"register: {name}\n"
+    )
+    done = subprocess.run(
+        [slipway_bin, "train", "--quiet", "--tracking-uri", tracking_uri, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            slipway_bin, "serve", "--model", f"models:/{name}/1", "--tracking-uri", tracking_uri,
+            "--port", str(port), "--prediction-log", str(tmp / "predictions.jsonl"),
+        ],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            if requests.get(base + "/health", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"slipway serve did not start: {proc.stderr.read()}")
+        time.sleep(0.1)
+    yield base, name
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_guide_predict_request(served):
+    base, name = served
+    r = requests.post(base + "/predict", json={"customer_id": "C1", "features": FEATURES}, timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"customer_id", "prediction", "probability", "model_version", "latency_ms"}
+    assert body["customer_id"] == "C1"
+    assert body["prediction"] in (0, 1)
+    assert 0.0 <= body["probability"] <= 1.0
+    assert body["model_version"] == "1"
+    health = requests.get(base + "/health", timeout=10).json()
+    assert health == {"status": "healthy", "model_loaded": True, "model_name": name, "model_version": "1"}
+
+
+def test_bad_requests_are_4xx_naming_each_field(served):
+    base, _ = served
+    bad = dict(FEATURES, tenure_days="long", unknown_feature=1)
+    del bad["plan"]
+    r = requests.post(base + "/predict", json={"customer_id": "C1", "features": bad}, timeout=10)
+    assert r.status_code == 422
+    fields = {".".join(d["loc"][1:]) for d in r.json()["detail"]}
+    assert fields == {"features.tenure_days", "features.unknown_feature", "features.plan"}
+    r = requests.post(base + "/predict", data="{not json", timeout=10)
+    assert r.status_code == 400
+
+
+def test_mlflow_serving_input_shapes(served):
+    base, _ = served
+    df = pd.DataFrame([FEATURES, dict(FEATURES, plan="premium", tenure_days=12)])
+    payloads = [
+        {"dataframe_split": json.loads(df.to_json(orient="split", index=False))},
+        {"dataframe_records": df.to_dict(orient="records")},
+        {"instances": df.to_dict(orient="records")},
+        {"inputs": df.to_dict(orient="list")},
+    ]
+    convert = getattr(mlflow.models, "convert_input_example_to_serving_input", None)
+    if convert is not None:
+        payloads.append(json.loads(convert(df)))
+    for payload in payloads:
+        r = requests.post(base + "/invocations", json=payload, timeout=10)
+        assert r.status_code == 200, (payload, r.text)
+        preds = r.json()["predictions"]
+        assert len(preds) == 2 and all(p in (0, 1) for p in preds)
+    r = requests.post(base + "/invocations", data=df.to_csv(index=False), headers={"Content-Type": "text/csv"}, timeout=10)
+    assert r.status_code == 200, r.text
+    r = requests.post(base + "/invocations", json={"data": [[1.0]]}, timeout=10)
+    assert r.status_code == 400
+    assert r.json()["error_code"] == "BAD_REQUEST"
+    assert requests.get(base + "/ping", timeout=10).status_code == 200
+
+
+def test_open_inference_protocol(served):
+    base, name = served
+    meta = requests.get(f"{base}/v2/models/{name}", timeout=10).json()
+    columns = [i["name"] for i in meta["inputs"]]
+    body = {
+        "id": "req-1",
+        "parameters": {"content_type": "pd"},
+        "inputs": [
+            {"name": c, "shape": [1], "datatype": "BYTES" if isinstance(FEATURES[c], str) else "FP64", "data": [FEATURES[c]]}
+            for c in columns
+        ],
+        "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
+    }
+    r = requests.post(f"{base}/v2/models/{name}/infer", json=body, timeout=10)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["id"] == "req-1" and out["model_name"] == name
+    assert [o["name"] for o in out["outputs"]] == ["predict", "predict_proba"]
+    assert abs(sum(out["outputs"][1]["data"]) - 1.0) < 1e-9
+    assert requests.get(base + "/v2/health/ready", timeout=10).status_code == 200
+    r = requests.post(f"{base}/v2/models/{name}/infer", json={"inputs": []}, timeout=10)
+    assert r.status_code == 400 and "error" in r.json()
+
+
+def test_sklearn_pickle_is_refused_at_start_with_the_onnx_hint(mlflow_uri, slipway_bin):
+    from sklearn.linear_model import LogisticRegression
+
+    name = f"sk-{uuid.uuid4().hex[:8]}"
+    model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    with mlflow.start_run():
+        try:
+            mlflow.sklearn.log_model(model, name="model", registered_model_name=name)
+        except TypeError:
+            mlflow.sklearn.log_model(model, artifact_path="model", registered_model_name=name)
+    done = subprocess.run(
+        [slipway_bin, "serve", "--model", f"models:/{name}/1", "--tracking-uri", mlflow_uri, "--port", str(_free_port())],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "mlflow.onnx.log_model" in done.stderr, done.stderr
+    assert "sklearn" in done.stderr
