@@ -264,6 +264,9 @@ fn next_steps(
     s.push_str(&format!("  slipway runs show {}\n", outcome.run_id));
     s.push_str(&format!("  slipway models show {MODEL_NAME}\n"));
     s.push_str(&format!(
+        "  slipway serve --model models:/{MODEL_NAME}@champion   # HTTP inference on :8080, follows @champion\n"
+    ));
+    s.push_str(&format!(
         "  MLFLOW_TRACKING_URI={url} python -c \"import mlflow; print(mlflow.search_runs(experiment_names=['{EXPERIMENT}']))\"\n"
     ));
     s
