@@ -32,7 +32,8 @@ Routes: POST /predict, /predict/batch ({\"instances\": [{customer_id, features},
 (MLflow: dataframe_split, dataframe_records, instances, inputs, text/csv), /v2/models/NAME/infer
 (Open Inference Protocol); GET /health, /metrics, /ping, /version, /v2, /v2/health/{live,ready}.
 The server follows the URI's stage or alias (--poll-interval) and swaps in a new version without
-dropping a request. Predictions are logged as JSON lines (--prediction-log).";
+dropping a request. Predictions are logged as Parquet segments in a directory (--prediction-log DIR;
+schema slipway-predictions/2, read with pandas.read_parquet(DIR) or duckdb DIR/*.parquet).";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -71,8 +72,9 @@ pub struct ServeArgs {
     #[arg(short = 'w', long, default_value_t = 0, value_name = "N")]
     pub workers: usize,
 
-    /// JSON-lines prediction log [default: $SLIPWAY_HOME/predictions/NAME.jsonl]
-    #[arg(long, value_name = "FILE")]
+    /// Prediction log directory: Parquet segments, one per second at most
+    /// [default: $SLIPWAY_HOME/predictions/NAME/]
+    #[arg(long, value_name = "DIR")]
     pub prediction_log: Option<PathBuf>,
 
     /// Do not log predictions
@@ -270,8 +272,7 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
             None
         } else {
             Some(args.prediction_log.clone().unwrap_or_else(|| {
-                home.join("predictions")
-                    .join(format!("{}.jsonl", sanitize(&champion.name)))
+                home.join("predictions").join(sanitize(&champion.name))
             }))
         };
         let mut builder = Engine::builder(&args.model, Arc::new(champion))

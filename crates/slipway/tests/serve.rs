@@ -138,7 +138,7 @@ fn stage(dir: &Path, url: &str, version: &str) {
 
 fn start_serve(dir: &Path, url: &str, extra: &[&str]) -> (ChildGuard, u16, PathBuf) {
     let port = free_port();
-    let log = dir.join(format!("predictions-{port}.jsonl"));
+    let log = dir.join(format!("predictions-{port}"));
     let child = slipway(&dir.join("unused"))
         .args([
             "serve",
@@ -359,15 +359,11 @@ fn serves_every_protocol_refuses_bad_input_and_hot_reloads_under_load() {
     #[cfg(not(unix))]
     let _ = serve.0.kill();
     let _ = serve.0.wait();
-    let text = std::fs::read_to_string(&log).unwrap();
-    let records: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = slipway_serve::predlog::read_log(&log).unwrap();
     assert!(records.len() > versions.len());
-    assert_eq!(records[0]["entity_id"], "C1");
-    assert_eq!(records[0]["features"]["plan"], "basic");
-    assert!(records.iter().any(|r| r["model_version"] == "2"));
+    assert_eq!(records[0].entity_id.as_deref(), Some("C1"));
+    assert_eq!(records[0].features["plan"], "basic");
+    assert!(records.iter().any(|r| r.model_version == "2"));
 }
 
 #[test]
