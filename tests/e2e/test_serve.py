@@ -88,7 +88,7 @@ def served(slipway_bin, tracking_uri, tmp_path_factory):
     proc = subprocess.Popen(
         [
             slipway_bin, "serve", "--model", f"models:/{name}/1", "--tracking-uri", tracking_uri,
-            "--port", str(port), "--prediction-log", str(tmp / "predictions.jsonl"),
+            "--port", str(port), "--prediction-log", str(tmp / "predictions"),
         ],
         env=_env(),
         stdout=subprocess.DEVNULL,

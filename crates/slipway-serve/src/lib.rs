@@ -13,8 +13,9 @@
 //! - [`engine`]: the models in their roles (champion, canary, shadow), each
 //!   atomically swappable (hot reload), the traffic split, one method per
 //!   protocol operation.
-//! - [`predlog`]: the prediction log (bounded queue, batched JSON-lines
-//!   writer, documented schema, reader); [`metrics`]: Prometheus text.
+//! - [`predlog`]: the prediction log (bounded queue, batches written as
+//!   durable Parquet segments, documented schema, reader); [`metrics`]:
+//!   Prometheus text.
 //! - [`features`]: the feature-store seam ([`features::FeatureSource`]).
 //! - [`http`]: the axum router; the only module that knows HTTP.
 //!
