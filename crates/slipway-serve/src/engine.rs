@@ -279,19 +279,7 @@ impl Engine {
     ) -> Result<Scored, ServeError> {
         let (model, role) = self.pick(key);
         let x = Self::encode(&model, &rows)?;
-        let n = rows.len();
-        let scored = if n == 0 {
-            Vec::new()
-        } else {
-            model.scorer.score(&x, n)?
-        };
-        if scored.len() != n {
-            return Err(ServeError::Model(format!(
-                "the model returned {} rows for {n}",
-                scored.len()
-            )));
-        }
-        self.count(role, &model, &scored);
+        let scored = self.score_x(role, &model, &x, rows.len())?;
         let ids: Vec<Option<String>> = rows.iter().map(|r| r.id.clone()).collect();
         self.log_rows(route, role, &model, rows, &scored, ms(started));
         Ok(Scored {
@@ -300,6 +288,78 @@ impl Engine {
             rows: scored,
             ids,
         })
+    }
+
+    /// Scores an encoded matrix of `n` rows with one call and counts the
+    /// predictions.
+    fn score_x(
+        &self,
+        role: Role,
+        model: &ServedModel,
+        x: &[f64],
+        n: usize,
+    ) -> Result<Vec<ScoreRow>, ServeError> {
+        let scored = if n == 0 {
+            Vec::new()
+        } else {
+            model.scorer.score(x, n)?
+        };
+        if scored.len() != n {
+            return Err(ServeError::Model(format!(
+                "the model returned {} rows for {n}",
+                scored.len()
+            )));
+        }
+        self.count(role, model, &scored);
+        Ok(scored)
+    }
+
+    /// Logs rows decoded by the fast path: the named rows the log records
+    /// are rebuilt from the body by the general parser off the request path
+    /// (on a blocking thread), so the response does not wait for them.
+    fn log_fast(
+        &self,
+        route: Route,
+        role: Role,
+        model: &ModelRef,
+        body: &[u8],
+        scored: Vec<ScoreRow>,
+        latency_ms: f64,
+    ) {
+        let shadow = self.shadow.as_ref().map(Slot::get);
+        if self.sender.is_none() && shadow.is_none() {
+            return;
+        }
+        let sender = self.sender.clone();
+        let model = model.clone();
+        let defer = scored_len_large(body);
+        let body = body.to_vec();
+        let job = move || {
+            let rows = match route {
+                Route::PredictBatch => protocol::parse_predict_batch(&body).ok(),
+                _ => protocol::parse_invocations_json(&model.columns, &body)
+                    .ok()
+                    .map(|inv| inv.rows),
+            };
+            if let Some(rows) = rows {
+                write_log(
+                    sender.as_ref(),
+                    shadow,
+                    route,
+                    role,
+                    &model,
+                    rows,
+                    &scored,
+                    latency_ms,
+                );
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if defer => {
+                h.spawn_blocking(job);
+            }
+            _ => job(),
+        }
     }
 
     fn count(&self, role: Role, model: &ServedModel, rows: &[ScoreRow]) {
@@ -312,13 +372,22 @@ impl Engine {
                 .predictions(role.as_str(), &model.version, &class, 1);
             return;
         }
-        let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+        if matches!(model.output, Output::Regressor) {
+            self.metrics
+                .predictions(role.as_str(), &model.version, "value", rows.len() as u64);
+            return;
+        }
+        // Few distinct classes: count by value, then name each once.
+        let mut distinct: Vec<(&Value, u64)> = Vec::new();
         for r in rows {
-            let class = match model.output {
-                Output::Classifier { .. } => class_text(&r.prediction),
-                Output::Regressor => "value".into(),
-            };
-            *by.entry(class).or_default() += 1;
+            match distinct.iter_mut().find(|(v, _)| **v == r.prediction) {
+                Some((_, n)) => *n += 1,
+                None => distinct.push((&r.prediction, 1)),
+            }
+        }
+        let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+        for (v, n) in distinct {
+            *by.entry(class_text(v)).or_default() += n;
         }
         for (class, n) in by {
             self.metrics
@@ -326,6 +395,7 @@ impl Engine {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn log_rows(
         &self,
         route: Route,
@@ -339,51 +409,16 @@ impl Engine {
         if self.sender.is_none() && shadow.is_none() {
             return;
         }
-        let request_id = uuid::Uuid::new_v4().simple().to_string();
-        let ts = now_millis();
-        let records: Vec<PredictionRecord> = rows
-            .into_iter()
-            .zip(scored)
-            .enumerate()
-            .map(|(i, (row, s))| PredictionRecord {
-                ts,
-                request_id: request_id.clone(),
-                row: i,
-                route: route.as_str().into(),
-                role: role.as_str().into(),
-                model_name: model.name.clone(),
-                model_version: model.version.clone(),
-                entity_id: row.id,
-                features: row.features,
-                prediction: s.prediction.clone(),
-                probability: s.probability,
-                latency_ms,
-                shadow: None,
-            })
-            .collect();
-        let sender = self.sender.clone();
-        match shadow {
-            None => {
-                if let Some(tx) = &sender {
-                    for r in records {
-                        tx.send(r);
-                    }
-                }
-            }
-            Some(shadow) => {
-                let metrics_rows = move |records: Vec<PredictionRecord>| {
-                    score_shadow(&shadow, records, sender.as_ref())
-                };
-                match tokio::runtime::Handle::try_current() {
-                    Ok(h) => {
-                        h.spawn(async move {
-                            metrics_rows(records);
-                        });
-                    }
-                    Err(_) => metrics_rows(records),
-                }
-            }
-        }
+        write_log(
+            self.sender.as_ref(),
+            shadow,
+            route,
+            role,
+            model,
+            rows,
+            scored,
+            latency_ms,
+        );
     }
 
     /// `POST /predict`: the guide's request and response.
@@ -466,6 +501,26 @@ impl Engine {
     /// `POST /predict/batch`.
     pub fn predict_batch(&self, body: &[u8]) -> Result<BatchResponse, ServeError> {
         let started = Instant::now();
+        let (model, role) = self.pick(None);
+        if let Some(fast) = protocol::fast_predict_batch(&model.columns, body) {
+            let scored = self.score_x(role, &model, &fast.x, fast.n)?;
+            let predictions = scored
+                .iter()
+                .zip(fast.ids)
+                .map(|(r, id)| BatchPrediction {
+                    customer_id: id,
+                    prediction: r.prediction.clone(),
+                    probability: r.probability,
+                })
+                .collect();
+            let latency_ms = ms(started);
+            self.log_fast(Route::PredictBatch, role, &model, body, scored, latency_ms);
+            return Ok(BatchResponse {
+                predictions,
+                model_version: model.version.clone(),
+                latency_ms,
+            });
+        }
         let rows = protocol::parse_predict_batch(body)?;
         let s = self.score(Route::PredictBatch, None, rows, started)?;
         Ok(BatchResponse {
@@ -503,6 +558,16 @@ impl Engine {
                 return Err(ServeError::UnsupportedMediaType(ct.to_string()));
             }
         }
+        let json_body = matches!(mime.as_str(), "application/json" | "");
+        if json_body {
+            let (model, role) = self.pick(None);
+            if let Some(fast) = protocol::fast_invocations_split(&model.columns, body) {
+                let scored = self.score_x(role, &model, &fast.x, fast.n)?;
+                let predictions = invocation_predictions(&model, fast.method, &scored)?;
+                self.log_fast(Route::Invocations, role, &model, body, scored, ms(started));
+                return Ok((json!({ "predictions": predictions }), model.version.clone()));
+            }
+        }
         let columns = self.champion.get().columns.clone();
         let inv = match mime.as_str() {
             "application/json" | "" => protocol::parse_invocations_json(&columns, body)?,
@@ -510,23 +575,7 @@ impl Engine {
             _ => return Err(ServeError::UnsupportedMediaType(ct.to_string())),
         };
         let s = self.score(Route::Invocations, None, inv.rows, started)?;
-        let predictions: Vec<Value> = match inv.method {
-            PredictMethod::Predict => s.rows.into_iter().map(|r| r.prediction).collect(),
-            PredictMethod::PredictProba => {
-                let mut out = Vec::with_capacity(s.rows.len());
-                for r in s.rows {
-                    match r.probability.and_then(|p| s.model.proba_row(p)) {
-                        Some(pair) => out.push(json!(pair)),
-                        None => {
-                            return Err(ServeError::BadRequest(
-                                "predict_proba is available for binary classifiers only".into(),
-                            ))
-                        }
-                    }
-                }
-                out
-            }
-        };
+        let predictions = invocation_predictions(&s.model, inv.method, &s.rows)?;
         let _ = s.role;
         Ok((
             json!({ "predictions": predictions }),
@@ -725,6 +774,74 @@ impl Engine {
     }
 }
 
+/// Bodies above this size (about a hundred rows) are logged off the
+/// request path.
+const DEFER_LOG_BYTES: usize = 16 * 1024;
+
+fn scored_len_large(body: &[u8]) -> bool {
+    body.len() > DEFER_LOG_BYTES
+}
+
+/// Sends one record per row to the prediction log; with a shadow model, the
+/// shadow scores them first (on the runtime when there is one).
+#[allow(clippy::too_many_arguments)]
+fn write_log(
+    sender: Option<&LogSender>,
+    shadow: Option<ModelRef>,
+    route: Route,
+    role: Role,
+    model: &ServedModel,
+    rows: Vec<RowIn>,
+    scored: &[ScoreRow],
+    latency_ms: f64,
+) {
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let ts = now_millis();
+    let records: Vec<PredictionRecord> = rows
+        .into_iter()
+        .zip(scored)
+        .enumerate()
+        .map(|(i, (row, s))| PredictionRecord {
+            ts,
+            request_id: request_id.clone(),
+            row: i,
+            route: route.as_str().into(),
+            role: role.as_str().into(),
+            model_name: model.name.clone(),
+            model_version: model.version.clone(),
+            entity_id: row.id,
+            features: row.features,
+            prediction: s.prediction.clone(),
+            probability: s.probability,
+            latency_ms,
+            shadow: None,
+        })
+        .collect();
+    let sender = sender.cloned();
+    match shadow {
+        None => {
+            if let Some(tx) = &sender {
+                for r in records {
+                    tx.send(r);
+                }
+            }
+        }
+        Some(shadow) => {
+            let metrics_rows = move |records: Vec<PredictionRecord>| {
+                score_shadow(&shadow, records, sender.as_ref())
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) => {
+                    h.spawn(async move {
+                        metrics_rows(records);
+                    });
+                }
+                Err(_) => metrics_rows(records),
+            }
+        }
+    }
+}
+
 fn score_shadow(
     shadow: &ServedModel,
     mut records: Vec<PredictionRecord>,
@@ -786,5 +903,25 @@ fn predict_datatype(m: &ServedModel) -> &'static str {
                 "BYTES"
             }
         }
+    }
+}
+
+/// `/invocations`' predictions: labels/values, or the probability pairs.
+fn invocation_predictions(
+    model: &ServedModel,
+    method: PredictMethod,
+    rows: &[ScoreRow],
+) -> Result<Vec<Value>, ServeError> {
+    match method {
+        PredictMethod::Predict => Ok(rows.iter().map(|r| r.prediction.clone()).collect()),
+        PredictMethod::PredictProba => rows
+            .iter()
+            .map(|r| match r.probability.and_then(|p| model.proba_row(p)) {
+                Some(pair) => Ok(json!(pair)),
+                None => Err(ServeError::BadRequest(
+                    "predict_proba is available for binary classifiers only".into(),
+                )),
+            })
+            .collect(),
     }
 }

@@ -107,6 +107,25 @@ async fn read_body(engine: &Engine, headers: &HeaderMap, body: Body) -> Result<B
     })
 }
 
+/// Bodies above this size (a few hundred rows) are scored on the blocking
+/// pool, so a large batch does not hold a runtime worker that single-row
+/// requests are waiting for.
+const BLOCKING_BODY_BYTES: usize = 64 * 1024;
+
+async fn run_large<T: Send + 'static>(
+    e: &Arc<Engine>,
+    body: Bytes,
+    f: impl FnOnce(&Engine, &[u8]) -> Result<T, ServeError> + Send + 'static,
+) -> Result<T, ServeError> {
+    if body.len() <= BLOCKING_BODY_BYTES {
+        return f(e, &body);
+    }
+    let e = e.clone();
+    tokio::task::spawn_blocking(move || f(&e, &body))
+        .await
+        .unwrap_or_else(|err| Err(ServeError::Model(format!("scoring failed: {err}"))))
+}
+
 fn finish(engine: &Engine, route: Route, started: Instant, r: Response) -> Response {
     engine
         .metrics
@@ -143,7 +162,7 @@ async fn predict_batch(State(e): State<Arc<Engine>>, headers: HeaderMap, body: B
     let started = Instant::now();
     let r = match read_body(&e, &headers, body).await {
         Err(err) => error_response(Shape::Guide, &err),
-        Ok(b) => match e.predict_batch(&b) {
+        Ok(b) => match run_large(&e, b, |e, b| e.predict_batch(b)).await {
             Ok(p) => {
                 let v = p.model_version.clone();
                 with_version(
@@ -165,7 +184,7 @@ async fn invocations(State(e): State<Arc<Engine>>, headers: HeaderMap, body: Bod
         .map(str::to_string);
     let r = match read_body(&e, &headers, body).await {
         Err(err) => error_response(Shape::Mlflow, &err),
-        Ok(b) => match e.invocations(ct.as_deref(), &b) {
+        Ok(b) => match run_large(&e, b, move |e, b| e.invocations(ct.as_deref(), b)).await {
             Ok((v, version)) => with_version(
                 json_response(200, serde_json::to_vec(&v).unwrap_or_default()),
                 &version,

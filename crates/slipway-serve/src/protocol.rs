@@ -707,3 +707,698 @@ pub fn parse_v2(columns: &[InputColumn], body: &[u8]) -> Result<V2Parsed, ServeE
         outputs,
     })
 }
+
+// ---------------------------------------------------------------------------
+// The fast path: `/predict/batch` and `/invocations` `dataframe_split` bodies
+// decoded straight into the model's row-major f64 matrix, with no
+// `serde_json::Value` map per row. It accepts exactly the values
+// `validate::encode_value` accepts as they are (and encodes them the same
+// way); anything else (an error, an unusual shape, a value that needs a
+// conversion or a message) makes it give up, and the caller runs the
+// general parser, which names every problem as before.
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use slipway_train::dataset::ColumnType;
+
+/// Rows decoded by the fast path: entity ids and the encoded matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FastRows {
+    pub ids: Vec<Option<String>>,
+    pub x: Vec<f64>,
+    pub n: usize,
+    pub method: PredictMethod,
+}
+
+fn bail<E: de::Error>() -> E {
+    E::custom("fast path: not taken")
+}
+
+/// One cell for one column.
+struct Cell<'a>(&'a InputColumn);
+
+impl Cell<'_> {
+    fn number<E: de::Error>(&self, f: f64) -> Result<f64, E> {
+        let col = self.0;
+        match col.column_type {
+            ColumnType::String => Err(bail()),
+            ColumnType::Boolean if f == 0.0 || f == 1.0 => Ok(f),
+            ColumnType::Boolean => Err(bail()),
+            ColumnType::Long | ColumnType::Integer if !f.is_finite() || f.fract() != 0.0 => {
+                Err(bail())
+            }
+            ColumnType::Float if !f.is_finite() || f.abs() > f64::from(f32::MAX) => Err(bail()),
+            _ if !f.is_finite() => Err(bail()),
+            _ => Ok(f),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Cell<'_> {
+    type Value = f64;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<f64, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Cell<'_> {
+    type Value = f64;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a feature value")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+        self.number(v as f64)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+        self.number(v as f64)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+        self.number(v)
+    }
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<f64, E> {
+        match self.0.column_type {
+            ColumnType::Boolean => Ok(f64::from(u8::from(b))),
+            _ => Err(bail()),
+        }
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<f64, E> {
+        let col = self.0;
+        match col.column_type {
+            // An unseen category is a missing value, as in training.
+            ColumnType::String => Ok(col
+                .categories
+                .as_ref()
+                .and_then(|cats| cats.binary_search_by(|c| c.as_str().cmp(s)).ok())
+                .map_or(f64::NAN, |i| i as f64)),
+            _ => Err(bail()),
+        }
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<f64, E> {
+        if self.0.nullable {
+            Ok(f64::NAN)
+        } else {
+            Err(bail())
+        }
+    }
+}
+
+/// A key naming one of the model's columns: its index (`hint` first, as
+/// rows usually list features in the same order).
+struct ColumnKey<'a> {
+    columns: &'a [InputColumn],
+    hint: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ColumnKey<'_> {
+    type Value = usize;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ColumnKey<'_> {
+    type Value = usize;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a feature name")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<usize, E> {
+        if self.columns.get(self.hint).is_some_and(|c| c.name == s) {
+            return Ok(self.hint);
+        }
+        self.columns
+            .iter()
+            .position(|c| c.name == s)
+            .ok_or_else(bail)
+    }
+}
+
+/// A `features` object: every key a column, each once; absent columns must
+/// be nullable. Writes its row into `out[base..base + columns.len()]`.
+struct Features<'a> {
+    columns: &'a [InputColumn],
+    out: &'a mut Vec<f64>,
+    seen: &'a mut Vec<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for Features<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Features<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object of features")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let k = self.columns.len();
+        let base = self.out.len();
+        self.out.resize(base + k, f64::NAN);
+        self.seen.clear();
+        self.seen.resize(k, false);
+        let mut hint = 0;
+        while let Some(i) = map.next_key_seed(ColumnKey {
+            columns: self.columns,
+            hint,
+        })? {
+            if std::mem::replace(&mut self.seen[i], true) {
+                return Err(bail());
+            }
+            self.out[base + i] = map.next_value_seed(Cell(&self.columns[i]))?;
+            hint = i + 1;
+        }
+        for (c, seen) in self.columns.iter().zip(self.seen.iter()) {
+            if !seen && !c.nullable {
+                return Err(bail());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A `customer_id`: a string or null (anything else: the general path).
+struct Id;
+
+impl<'de> DeserializeSeed<'de> for Id {
+    type Value = Option<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Id {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a customer id")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Option<String>, E> {
+        Ok(Some(s.to_owned()))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+}
+
+/// The `/predict/batch` body being decoded.
+struct Batch<'a> {
+    columns: &'a [InputColumn],
+    out: Vec<f64>,
+    ids: Vec<Option<String>>,
+    seen: Vec<bool>,
+}
+
+/// A key of a batch item: the two it reads, or another (ignored).
+enum ItemKey {
+    Id,
+    Features,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for ItemKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ItemKey, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ItemKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<ItemKey, E> {
+                Ok(match s {
+                    "customer_id" => ItemKey::Id,
+                    "features" => ItemKey::Features,
+                    _ => ItemKey::Other,
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// One `{"customer_id", "features"}` item.
+struct Item<'a, 'b>(&'b mut Batch<'a>);
+
+impl<'de> DeserializeSeed<'de> for Item<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Item<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an instance")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let b = self.0;
+        let mut id = None;
+        let mut has_id = false;
+        let mut has_features = false;
+        while let Some(key) = map.next_key::<ItemKey>()? {
+            match key {
+                ItemKey::Id if !has_id => {
+                    has_id = true;
+                    id = map.next_value_seed(Id)?;
+                }
+                ItemKey::Features if !has_features => {
+                    has_features = true;
+                    map.next_value_seed(Features {
+                        columns: b.columns,
+                        out: &mut b.out,
+                        seen: &mut b.seen,
+                    })?;
+                }
+                ItemKey::Id | ItemKey::Features => return Err(bail()),
+                ItemKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !has_features {
+            return Err(bail());
+        }
+        b.ids.push(id);
+        Ok(())
+    }
+}
+
+/// The list of instances.
+struct Items<'a, 'b>(&'b mut Batch<'a>);
+
+impl<'de> DeserializeSeed<'de> for Items<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Items<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of instances")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if let Some(n) = seq.size_hint() {
+            self.0.ids.reserve(n);
+        }
+        while seq.next_element_seed(Item(self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+/// The top of a `/predict/batch` body: a list, or `{"instances": [...]}`.
+struct BatchTop<'a, 'b>(&'b mut Batch<'a>);
+
+impl<'de> DeserializeSeed<'de> for BatchTop<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BatchTop<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a batch")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        Items(self.0).visit_seq(seq)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut found = false;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "instances" {
+                if found {
+                    return Err(bail());
+                }
+                found = true;
+                map.next_value_seed(Items(&mut *self.0))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(bail())
+        }
+    }
+}
+
+/// The fast path of `/predict/batch`: None when the body needs the general
+/// parser (an error to report, or a shape it does not take).
+pub fn fast_predict_batch(columns: &[InputColumn], body: &[u8]) -> Option<FastRows> {
+    if columns.is_empty() {
+        return None;
+    }
+    let mut b = Batch {
+        columns,
+        out: Vec::with_capacity(body.len() / 16),
+        ids: Vec::new(),
+        seen: Vec::with_capacity(columns.len()),
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    BatchTop(&mut b).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    let n = b.ids.len();
+    (b.out.len() == n * columns.len()).then_some(FastRows {
+        ids: b.ids,
+        x: b.out,
+        n,
+        method: PredictMethod::Predict,
+    })
+}
+
+/// `dataframe_split`'s rows, once its `columns` are known: `index[j]` is
+/// the model column of the j-th named column.
+struct SplitData<'a> {
+    columns: &'a [InputColumn],
+    index: &'a [usize],
+    out: &'a mut Vec<f64>,
+    n: &'a mut usize,
+}
+
+impl<'de> DeserializeSeed<'de> for SplitData<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SplitData<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of rows")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(SplitRow {
+                columns: self.columns,
+                index: self.index,
+                out: &mut *self.out,
+            })?
+            .is_some()
+        {
+            *self.n += 1;
+        }
+        Ok(())
+    }
+}
+
+struct SplitRow<'a> {
+    columns: &'a [InputColumn],
+    index: &'a [usize],
+    out: &'a mut Vec<f64>,
+}
+
+impl<'de> DeserializeSeed<'de> for SplitRow<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SplitRow<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a row")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let base = self.out.len();
+        self.out.resize(base + self.columns.len(), f64::NAN);
+        for &i in self.index {
+            let Some(v) = seq.next_element_seed(Cell(&self.columns[i]))? else {
+                return Err(bail());
+            };
+            self.out[base + i] = v;
+        }
+        if seq.next_element::<IgnoredAny>()?.is_some() {
+            return Err(bail());
+        }
+        Ok(())
+    }
+}
+
+struct Split<'a> {
+    columns: &'a [InputColumn],
+    out: &'a mut Vec<f64>,
+    n: &'a mut usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Split<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Split<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a dataframe_split object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut index: Option<Vec<usize>> = None;
+        let mut data = false;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "columns" if index.is_none() && !data => {
+                    let names: Vec<std::borrow::Cow<'de, str>> = map.next_value()?;
+                    let mut seen = vec![false; self.columns.len()];
+                    let mut idx = Vec::with_capacity(names.len());
+                    for name in &names {
+                        let i = self
+                            .columns
+                            .iter()
+                            .position(|c| c.name == name.as_ref())
+                            .ok_or_else(bail)?;
+                        if std::mem::replace(&mut seen[i], true) {
+                            return Err(bail());
+                        }
+                        idx.push(i);
+                    }
+                    if self.columns.iter().zip(&seen).any(|(c, s)| !s && !c.nullable) {
+                        return Err(bail());
+                    }
+                    index = Some(idx);
+                }
+                // `data` before `columns`, or twice: the general path.
+                "data" if !data => {
+                    let Some(idx) = &index else {
+                        return Err(bail());
+                    };
+                    data = true;
+                    map.next_value_seed(SplitData {
+                        columns: self.columns,
+                        index: idx,
+                        out: &mut *self.out,
+                        n: &mut *self.n,
+                    })?;
+                }
+                "columns" | "data" => return Err(bail()),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if data {
+            Ok(())
+        } else {
+            Err(bail())
+        }
+    }
+}
+
+struct InvocationTop<'a> {
+    columns: &'a [InputColumn],
+    out: Vec<f64>,
+    n: usize,
+    method: PredictMethod,
+}
+
+impl<'de> DeserializeSeed<'de> for &mut InvocationTop<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut InvocationTop<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an invocation")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut split = false;
+        let mut params = false;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "dataframe_split" if !split => {
+                    split = true;
+                    map.next_value_seed(Split {
+                        columns: self.columns,
+                        out: &mut self.out,
+                        n: &mut self.n,
+                    })?;
+                }
+                "params" if !params => {
+                    params = true;
+                    let p: Value = map.next_value()?;
+                    self.method = match p.get("predict_method") {
+                        None => PredictMethod::Predict,
+                        Some(Value::String(s)) if s == "predict" => PredictMethod::Predict,
+                        Some(Value::String(s)) if s == "predict_proba" => {
+                            PredictMethod::PredictProba
+                        }
+                        Some(_) => return Err(bail()),
+                    };
+                }
+                k if k == "params" || FORMATS.contains(&k) => return Err(bail()),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if split {
+            Ok(())
+        } else {
+            Err(bail())
+        }
+    }
+}
+
+/// The fast path of `/invocations` with `dataframe_split` (JSON): None when
+/// the body needs the general parser.
+pub fn fast_invocations_split(columns: &[InputColumn], body: &[u8]) -> Option<FastRows> {
+    if columns.is_empty() {
+        return None;
+    }
+    let mut top = InvocationTop {
+        columns,
+        out: Vec::with_capacity(body.len() / 8),
+        n: 0,
+        method: PredictMethod::Predict,
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    (&mut top).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    (top.out.len() == top.n * columns.len()).then_some(FastRows {
+        ids: vec![None; top.n],
+        x: top.out,
+        n: top.n,
+        method: top.method,
+    })
+}
+
+#[cfg(test)]
+mod fast_tests {
+    use super::*;
+
+    fn columns() -> Vec<InputColumn> {
+        let col = |name: &str, column_type, nullable, cats: Option<&[&str]>| InputColumn {
+            name: name.into(),
+            column_type,
+            nullable,
+            categories: cats.map(|c| c.iter().map(|s| s.to_string()).collect()),
+        };
+        vec![
+            col("tenure", ColumnType::Long, false, None),
+            col("plan", ColumnType::String, false, Some(&["basic", "premium"])),
+            col("charges", ColumnType::Double, true, None),
+            col("active", ColumnType::Boolean, true, None),
+            col("ratio", ColumnType::Float, false, None),
+        ]
+    }
+
+    /// What the general path encodes for the same rows.
+    fn general(columns: &[InputColumn], rows: &[RowIn]) -> Vec<f64> {
+        let mut x = Vec::new();
+        let mut problems = Vec::new();
+        for r in rows {
+            crate::validate::encode_named(columns, &r.features, "", &mut x, &mut problems);
+        }
+        assert!(problems.is_empty(), "{problems:?}");
+        x
+    }
+
+    fn same(a: &[f64], b: &[f64]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+
+    #[test]
+    fn fast_batch_encodes_as_the_general_path() {
+        let cols = columns();
+        for body in [
+            r#"{"instances": [{"customer_id": "C1", "features": {"tenure": 3, "plan": "premium", "charges": 1.5, "active": true, "ratio": -2}},
+               {"features": {"ratio": 0.25, "plan": "gold", "tenure": 9007199254740993, "charges": null, "active": 0}, "other": [1, {"a": 2}]},
+               {"customer_id": null, "features": {"tenure": -4, "plan": "basic", "ratio": 1e3}}], "extra": 1}"#,
+            r#"[{"customer_id": "C\u00e9", "features": {"tenure": 1.0, "plan": "basic", "active": false, "ratio": 0}}]"#,
+            r#"{"instances": []}"#,
+        ] {
+            let fast = fast_predict_batch(&cols, body.as_bytes()).expect("fast path");
+            let rows = parse_predict_batch(body.as_bytes()).unwrap();
+            assert_eq!(fast.n, rows.len());
+            assert_eq!(fast.ids, rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>());
+            assert!(same(&fast.x, &general(&cols, &rows)), "{body}");
+        }
+    }
+
+    #[test]
+    fn fast_batch_leaves_anything_unusual_to_the_general_path() {
+        let cols = columns();
+        for body in [
+            "",
+            "{",
+            r#"{"instances": [{"customer_id": "C1", "features": {"tenure": 1.5, "plan": "basic", "ratio": 0}}]}"#,
+            r#"{"instances": [{"features": {"plan": "basic", "ratio": 0}}]}"#,
+            r#"{"instances": [{"features": {"tenure": 1, "plan": "basic", "ratio": 0, "nope": 1}}]}"#,
+            r#"{"instances": [{"features": {"tenure": 1, "plan": 3, "ratio": 0}}]}"#,
+            r#"{"instances": [{"features": {"tenure": 1, "plan": "basic", "ratio": 1e300}}]}"#,
+            r#"{"instances": [{"features": {"tenure": 1, "plan": "basic", "ratio": "NaN"}}]}"#,
+            r#"{"instances": [{"features": {"tenure": 1, "tenure": 2, "plan": "basic", "ratio": 0}}]}"#,
+            r#"{"instances": [{"customer_id": 7, "features": {"tenure": 1, "plan": "basic", "ratio": 0}}]}"#,
+            r#"{"instances": [{"customer_id": "C1"}]}"#,
+            r#"{"instances": [{"features": null}]}"#,
+            r#"{"instances": [{"features": {"tenure": 1, "plan": "basic", "ratio": 0, "active": 2}}]}"#,
+            r#"{"rows": []}"#,
+            r#"[1]"#,
+            r#"[] []"#,
+        ] {
+            assert_eq!(fast_predict_batch(&cols, body.as_bytes()), None, "{body}");
+        }
+    }
+
+    #[test]
+    fn fast_split_encodes_as_the_general_path() {
+        let cols = columns();
+        for (body, method) in [
+            (
+                r#"{"dataframe_split": {"index": [0, 1], "columns": ["ratio", "tenure", "plan", "active"], "data": [[1, 2, "basic", true], [0.5, -3, "x", null]]}}"#,
+                PredictMethod::Predict,
+            ),
+            (
+                r#"{"params": {"predict_method": "predict_proba"}, "dataframe_split": {"columns": ["tenure", "plan", "charges", "active", "ratio"], "data": [[1, "premium", 2.5, 1, 3]]}}"#,
+                PredictMethod::PredictProba,
+            ),
+        ] {
+            let fast = fast_invocations_split(&cols, body.as_bytes()).expect("fast path");
+            let inv = parse_invocations_json(&cols, body.as_bytes()).unwrap();
+            assert_eq!(fast.method, method);
+            assert_eq!(inv.method, method);
+            assert_eq!(fast.n, inv.rows.len());
+            assert!(same(&fast.x, &general(&cols, &inv.rows)), "{body}");
+        }
+        for body in [
+            r#"{"dataframe_split": {"data": [[1, "basic", 0]], "columns": ["tenure", "plan", "ratio"]}}"#,
+            r#"{"dataframe_split": {"columns": ["tenure", "plan"], "data": [[1, "basic"]]}}"#,
+            r#"{"dataframe_split": {"columns": ["tenure", "plan", "ratio"], "data": [[1, "basic"]]}}"#,
+            r#"{"dataframe_split": {"columns": ["tenure", "plan", "ratio"], "data": [[1, "basic", 0, 4]]}}"#,
+            r#"{"dataframe_split": {"columns": ["tenure", "plan", "ratio"], "data": [[1, "basic", 0]]}, "inputs": []}"#,
+            r#"{"dataframe_split": {"columns": ["tenure", "plan", "ratio"], "data": [[1, "basic", 0]]}, "params": {"predict_method": "x"}}"#,
+            r#"{"dataframe_records": [{"tenure": 1, "plan": "basic", "ratio": 0}]}"#,
+        ] {
+            assert_eq!(fast_invocations_split(&cols, body.as_bytes()), None, "{body}");
+        }
+    }
+}
