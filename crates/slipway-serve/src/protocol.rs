@@ -1178,7 +1178,12 @@ impl<'de> Visitor<'de> for Split<'_> {
                         }
                         idx.push(i);
                     }
-                    if self.columns.iter().zip(&seen).any(|(c, s)| !s && !c.nullable) {
+                    if self
+                        .columns
+                        .iter()
+                        .zip(&seen)
+                        .any(|(c, s)| !s && !c.nullable)
+                    {
                         return Err(bail());
                     }
                     index = Some(idx);
@@ -1304,7 +1309,12 @@ mod fast_tests {
         };
         vec![
             col("tenure", ColumnType::Long, false, None),
-            col("plan", ColumnType::String, false, Some(&["basic", "premium"])),
+            col(
+                "plan",
+                ColumnType::String,
+                false,
+                Some(&["basic", "premium"]),
+            ),
             col("charges", ColumnType::Double, true, None),
             col("active", ColumnType::Boolean, true, None),
             col("ratio", ColumnType::Float, false, None),
@@ -1339,7 +1349,10 @@ mod fast_tests {
             let fast = fast_predict_batch(&cols, body.as_bytes()).expect("fast path");
             let rows = parse_predict_batch(body.as_bytes()).unwrap();
             assert_eq!(fast.n, rows.len());
-            assert_eq!(fast.ids, rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>());
+            assert_eq!(
+                fast.ids,
+                rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>()
+            );
             assert!(same(&fast.x, &general(&cols, &rows)), "{body}");
         }
     }
@@ -1398,7 +1411,11 @@ mod fast_tests {
             r#"{"dataframe_split": {"columns": ["tenure", "plan", "ratio"], "data": [[1, "basic", 0]]}, "params": {"predict_method": "x"}}"#,
             r#"{"dataframe_records": [{"tenure": 1, "plan": "basic", "ratio": 0}]}"#,
         ] {
-            assert_eq!(fast_invocations_split(&cols, body.as_bytes()), None, "{body}");
+            assert_eq!(
+                fast_invocations_split(&cols, body.as_bytes()),
+                None,
+                "{body}"
+            );
         }
     }
 }
