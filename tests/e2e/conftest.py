@@ -62,6 +62,18 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
+def slipway_bin() -> str:
+    """The slipway binary under test, for tests that run its CLI (train, validate, serve)."""
+    binary = os.environ.get("SLIPWAY_BIN", "").strip()
+    if not binary:
+        msg = "SLIPWAY_BIN is not set (path to the slipway binary)"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return binary
+
+
+@pytest.fixture(scope="session")
 def tracking_uri() -> str:
     uri = os.environ.get("SLIPWAY_TEST_URI", "").strip().rstrip("/")
     if not uri:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
+import time
 
 import mlflow
 import pytest
@@ -136,3 +140,40 @@ def send_verbatim(base: str, method: str, path: str, json_body=None, headers=Non
         return RawResp(r.status, dict(r.getheaders()), r.read())
     finally:
         conn.close()
+
+
+def cli_env() -> dict:
+    """The environment minus tracking-URI variables, so a CLI test names its server itself."""
+    return {k: v for k, v in os.environ.items() if k not in ("SLIPWAY_TRACKING_URI", "MLFLOW_TRACKING_URI")}
+
+
+@contextlib.contextmanager
+def slipway_serve(binary: str, *args: str, startup_timeout: float = 60):
+    """`slipway serve ARGS --port <free>` until the block ends; yields its base URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [binary, "serve", *args, "--port", str(port)],
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + startup_timeout
+        while True:
+            try:
+                if requests.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail(f"slipway serve did not start: {proc.stderr.read()}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

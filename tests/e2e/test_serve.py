@@ -9,10 +9,7 @@ Needs $SLIPWAY_BIN (the binary under test) and the server under test ($SLIPWAY_T
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import time
 import uuid
 
 import mlflow
@@ -20,7 +17,7 @@ import pandas as pd
 import pytest
 import requests
 
-from helpers import IN_CI
+from helpers import cli_env, slipway_serve
 
 pytestmark = pytest.mark.slipway_specific
 
@@ -39,26 +36,6 @@ FEATURES = {
     "max_ticket_severity_90d": 0,
 }
 
-
-@pytest.fixture(scope="module")
-def slipway_bin() -> str:
-    binary = os.environ.get("SLIPWAY_BIN", "").strip()
-    if not binary:
-        msg = "SLIPWAY_BIN is not set (path to the slipway binary)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return binary
-
-
-def _env():
-    return {k: v for k, v in os.environ.items() if k not in ("SLIPWAY_TRACKING_URI", "MLFLOW_TRACKING_URI")}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -80,36 +57,15 @@ def served(slipway_bin, tracking_uri, tmp_path_factory):
         [slipway_bin, "train", "--quiet", "--tracking-uri", tracking_uri, "--config", str(config)],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=cli_env(),
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            slipway_bin, "serve", "--model", f"models:/{name}/1", "--tracking-uri", tracking_uri,
-            "--port", str(port), "--prediction-log", str(tmp / "predictions"),
-        ],
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            if requests.get(base + "/health", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"slipway serve did not start: {proc.stderr.read()}")
-        time.sleep(0.1)
-    yield base, name
-    proc.terminate()
-    proc.wait(timeout=30)
+    with slipway_serve(
+        slipway_bin, "--model", f"models:/{name}/1", "--tracking-uri", tracking_uri,
+        "--prediction-log", str(tmp / "predictions"),
+    ) as base:
+        yield base, name
 
 
 def test_guide_predict_request(served):
@@ -198,10 +154,10 @@ def test_sklearn_pickle_is_refused_at_start_with_the_onnx_hint(mlflow_uri, slipw
         except TypeError:
             mlflow.sklearn.log_model(model, artifact_path="model", registered_model_name=name)
     done = subprocess.run(
-        [slipway_bin, "serve", "--model", f"models:/{name}/1", "--tracking-uri", mlflow_uri, "--port", str(_free_port())],
+        [slipway_bin, "serve", "--model", f"models:/{name}/1", "--tracking-uri", mlflow_uri, "--port", "0"],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=cli_env(),
         timeout=60,
     )
     assert done.returncode == 1

@@ -9,10 +9,6 @@ Needs $SLIPWAY_BIN and $SLIPWAY_TEST_URI.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
 import uuid
 
 import mlflow
@@ -28,26 +24,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from skl2onnx import to_onnx
 
-from helpers import IN_CI
+from helpers import slipway_serve
 
 pytestmark = pytest.mark.slipway_specific
 
-
-@pytest.fixture(scope="module")
-def slipway_bin() -> str:
-    binary = os.environ.get("SLIPWAY_BIN", "").strip()
-    if not binary:
-        msg = "SLIPWAY_BIN is not set (path to the slipway binary)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return binary
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -76,32 +56,10 @@ def test_onnx_model_from_python_predicts_as_python(mlflow_uri, slipway_bin, brea
         signature = infer_signature(x_train, model.predict_proba(x_train))
         mlflow.onnx.log_model(onx, "model", signature=signature, registered_model_name=name)
 
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("SLIPWAY_TRACKING_URI", "MLFLOW_TRACKING_URI")}
-    proc = subprocess.Popen(
-        [
-            slipway_bin, "serve", "--model", f"models:/{name}/1", "--tracking-uri", mlflow_uri, "--port",
-            str(port), "--prediction-log", str(tmp_path / "predictions"),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if requests.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail(f"slipway serve did not start: {proc.stderr.read()}")
-            time.sleep(0.1)
-
+    with slipway_serve(
+        slipway_bin, "--model", f"models:/{name}/1", "--tracking-uri", mlflow_uri,
+        "--prediction-log", str(tmp_path / "predictions"),
+    ) as base:
         split = {"columns": list(x_test.columns), "data": x_test.to_numpy().tolist()}
         labels = requests.post(base + "/invocations", json={"dataframe_split": split}, timeout=30)
         assert labels.status_code == 200, labels.text
@@ -111,9 +69,6 @@ def test_onnx_model_from_python_predicts_as_python(mlflow_uri, slipway_bin, brea
             timeout=30,
         )
         assert proba.status_code == 200, proba.text
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
     expected = model.predict_proba(x_test)
     got = np.asarray(proba.json()["predictions"], dtype=np.float64)

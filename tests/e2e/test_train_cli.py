@@ -16,20 +16,11 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import IN_CI
+from helpers import cli_env
+
 
 pytestmark = pytest.mark.slipway_specific
 
-
-@pytest.fixture(scope="module")
-def slipway_bin() -> str:
-    binary = os.environ.get("SLIPWAY_BIN", "").strip()
-    if not binary:
-        msg = "SLIPWAY_BIN is not set (path to the slipway binary)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return binary
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +34,7 @@ def churn_data(slipway_bin, tmp_path_factory) -> str:
 
 
 def train(slipway_bin, uri, config_path, *extra):
-    env = {k: v for k, v in os.environ.items() if k not in ("SLIPWAY_TRACKING_URI", "MLFLOW_TRACKING_URI")}
+    env = cli_env()
     return subprocess.run(
         [slipway_bin, "train", "--json", "--tracking-uri", uri, "--config", str(config_path), *extra],
         capture_output=True,

@@ -18,7 +18,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from scipy.special import rel_entr
 
-from helpers import IN_CI
+from helpers import cli_env
+
 
 pytestmark = pytest.mark.slipway_specific
 
@@ -36,19 +37,9 @@ FEATURES_NUMERIC = [
 FEATURES_CATEGORICAL = ["plan", "region", "contract"]
 
 
-@pytest.fixture(scope="module")
-def slipway_bin() -> str:
-    binary = os.environ.get("SLIPWAY_BIN", "").strip()
-    if not binary:
-        msg = "SLIPWAY_BIN is not set (path to the slipway binary)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return binary
-
 
 def slipway(binary, uri, *args, cwd=None):
-    env = {k: v for k, v in os.environ.items() if k not in ("SLIPWAY_TRACKING_URI", "MLFLOW_TRACKING_URI")}
+    env = cli_env()
     env["SLIPWAY_TRACKING_URI"] = uri
     return subprocess.run([binary, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
