@@ -361,6 +361,41 @@ pub fn r2(y_true: &[f64], y_pred: &[f64]) -> Result<f64, MetricError> {
     Ok(1.0 - numerator / denominator)
 }
 
+/// The metrics `slipway train` logs and validation compares, by name:
+/// accuracy, precision, recall, f1, auc_roc, log_loss for a binary
+/// classifier (labels from `score >= threshold`), rmse, mae, r2 for a
+/// regressor. `auc_roc` and `log_loss` are left out where undefined (a
+/// single class, or a score outside [0, 1]).
+pub fn standard_metrics(
+    binary: bool,
+    y_true: &[f64],
+    y_score: &[f64],
+    threshold: f64,
+) -> Result<std::collections::BTreeMap<String, f64>, MetricError> {
+    let mut out = std::collections::BTreeMap::new();
+    if binary {
+        let pred: Vec<f64> = y_score
+            .iter()
+            .map(|&s| f64::from(u8::from(s >= threshold)))
+            .collect();
+        out.insert("accuracy".into(), accuracy(y_true, &pred)?);
+        out.insert("precision".into(), precision(y_true, &pred)?);
+        out.insert("recall".into(), recall(y_true, &pred)?);
+        out.insert("f1".into(), f1(y_true, &pred)?);
+        if let Ok(auc) = roc_auc(y_true, y_score) {
+            out.insert("auc_roc".into(), auc);
+        }
+        if let Ok(ll) = log_loss(y_true, y_score) {
+            out.insert("log_loss".into(), ll);
+        }
+    } else {
+        out.insert("rmse".into(), rmse(y_true, y_score)?);
+        out.insert("mae".into(), mae(y_true, y_score)?);
+        out.insert("r2".into(), r2(y_true, y_score)?);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

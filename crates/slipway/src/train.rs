@@ -530,51 +530,39 @@ fn evaluate(p: &Prepared, model: &models::TrainedModel) -> anyhow::Result<Evalua
     let x = Matrix::new(&p.data.x_test, p.data.test_rows(), n)?;
     let scores = model.predict_proba(x)?;
     let y = &p.data.y_test;
-    let mut out = BTreeMap::new();
+    let binary = model.task() == Task::Binary;
+    let out = metrics::standard_metrics(binary, y, &scores, 0.5)?;
     let mut files = Vec::new();
-    match model.task() {
-        Task::Binary => {
-            let predicted: Vec<f64> = scores
-                .iter()
-                .map(|&s| if s >= 0.5 { 1.0 } else { 0.0 })
-                .collect();
-            out.insert("accuracy".into(), metrics::accuracy(y, &predicted)?);
-            out.insert("precision".into(), metrics::precision(y, &predicted)?);
-            out.insert("recall".into(), metrics::recall(y, &predicted)?);
-            out.insert("f1".into(), metrics::f1(y, &predicted)?);
-            let auc = metrics::roc_auc(y, &scores)?;
-            out.insert("auc_roc".into(), auc);
-            out.insert("log_loss".into(), metrics::log_loss(y, &scores)?);
-            let roc = metrics::roc_curve(y, &scores)?;
-            files.push((
-                "plots/roc_curve.svg".into(),
-                plots::roc_svg(&roc, auc).into_bytes(),
-            ));
-            let pr = metrics::precision_recall_curve(y, &scores)?;
-            files.push((
-                "plots/precision_recall_curve.svg".into(),
-                plots::precision_recall_svg(&pr, None).into_bytes(),
-            ));
-            let cm = metrics::confusion_matrix(y, &predicted)?;
-            files.push((
-                "plots/confusion_matrix.svg".into(),
-                plots::confusion_matrix_svg(&cm).into_bytes(),
-            ));
-            let [[tn, fp], [fn_, tp]] = cm.to_array();
-            files.push((
-                "confusion_matrix.json".into(),
-                serde_json::to_vec_pretty(&json!({
-                    "labels": [p.data.label.negative, p.data.label.positive],
-                    "matrix": [[tn, fp], [fn_, tp]],
-                    "threshold": 0.5,
-                }))?,
-            ));
-        }
-        Task::Regression => {
-            out.insert("rmse".into(), metrics::rmse(y, &scores)?);
-            out.insert("mae".into(), metrics::mae(y, &scores)?);
-            out.insert("r2".into(), metrics::r2(y, &scores)?);
-        }
+    if binary {
+        let predicted: Vec<f64> = scores
+            .iter()
+            .map(|&s| if s >= 0.5 { 1.0 } else { 0.0 })
+            .collect();
+        let auc = out.get("auc_roc").copied().unwrap_or(f64::NAN);
+        let roc = metrics::roc_curve(y, &scores)?;
+        files.push((
+            "plots/roc_curve.svg".into(),
+            plots::roc_svg(&roc, auc).into_bytes(),
+        ));
+        let pr = metrics::precision_recall_curve(y, &scores)?;
+        files.push((
+            "plots/precision_recall_curve.svg".into(),
+            plots::precision_recall_svg(&pr, None).into_bytes(),
+        ));
+        let cm = metrics::confusion_matrix(y, &predicted)?;
+        files.push((
+            "plots/confusion_matrix.svg".into(),
+            plots::confusion_matrix_svg(&cm).into_bytes(),
+        ));
+        let [[tn, fp], [fn_, tp]] = cm.to_array();
+        files.push((
+            "confusion_matrix.json".into(),
+            serde_json::to_vec_pretty(&json!({
+                "labels": [p.data.label.negative, p.data.label.positive],
+                "matrix": [[tn, fp], [fn_, tp]],
+                "threshold": 0.5,
+            }))?,
+        ));
     }
     Ok(Evaluation {
         metrics: out,

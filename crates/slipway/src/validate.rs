@@ -204,36 +204,13 @@ fn score(
     .map_err(|e| usage(format!("{}: for {}: {e}", data.path.display(), model.uri)))?;
     let scores = model.package.predict_encoded(&eval.x)?;
     let y = eval.y.as_deref().unwrap_or_default();
-    let mut out = BTreeMap::new();
     // Rows the model cannot score (non-finite) are left to the coverage check.
     let valid: Vec<usize> = (0..scores.len())
         .filter(|&i| scores[i].is_finite())
         .collect();
     let ys: Vec<f64> = valid.iter().map(|&i| y[i]).collect();
     let ss: Vec<f64> = valid.iter().map(|&i| scores[i]).collect();
-    match meta.label.task {
-        Task::Binary => {
-            let pred: Vec<f64> = ss
-                .iter()
-                .map(|&s| f64::from(u8::from(s >= meta.threshold)))
-                .collect();
-            out.insert("accuracy".into(), metrics::accuracy(&ys, &pred)?);
-            out.insert("precision".into(), metrics::precision(&ys, &pred)?);
-            out.insert("recall".into(), metrics::recall(&ys, &pred)?);
-            out.insert("f1".into(), metrics::f1(&ys, &pred)?);
-            if let Ok(auc) = metrics::roc_auc(&ys, &ss) {
-                out.insert("auc_roc".into(), auc);
-            }
-            if let Ok(ll) = metrics::log_loss(&ys, &ss) {
-                out.insert("log_loss".into(), ll);
-            }
-        }
-        Task::Regression => {
-            out.insert("rmse".into(), metrics::rmse(&ys, &ss)?);
-            out.insert("mae".into(), metrics::mae(&ys, &ss)?);
-            out.insert("r2".into(), metrics::r2(&ys, &ss)?);
-        }
-    }
+    let out = metrics::standard_metrics(meta.label.task == Task::Binary, &ys, &ss, meta.threshold)?;
     Ok((out, eval, scores))
 }
 
