@@ -63,6 +63,8 @@ SLIPWAY_CACHE="${SLIPWAY_CACHE:-$HOME/.cache/slipway}"
 PYTHON="${SLIPWAY_PYTHON:-python3}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
+# A one-shot run gains nothing from incremental caches, which cost gigabytes.
+[[ "${CI:-}" == "true" ]] && export CARGO_INCREMENTAL=0
 STARTUP_TIMEOUT="${SLIPWAY_STARTUP_TIMEOUT:-30}"
 PYTEST_TIMEOUT="${SLIPWAY_PYTEST_TIMEOUT:-1800}"
 
