@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 
 import mlflow
@@ -65,11 +66,11 @@ def served(slipway_bin, tracking_uri, tmp_path_factory):
         slipway_bin, "--model", f"models:/{name}/1", "--tracking-uri", tracking_uri,
         "--prediction-log", str(tmp / "predictions"),
     ) as base:
-        yield base, name
+        yield base, name, tmp / "predictions"
 
 
 def test_guide_predict_request(served):
-    base, name = served
+    base, name, _ = served
     r = requests.post(base + "/predict", json={"customer_id": "C1", "features": FEATURES}, timeout=10)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -83,7 +84,7 @@ def test_guide_predict_request(served):
 
 
 def test_bad_requests_are_4xx_naming_each_field(served):
-    base, _ = served
+    base, _, _ = served
     bad = dict(FEATURES, tenure_days="long", unknown_feature=1)
     del bad["plan"]
     r = requests.post(base + "/predict", json={"customer_id": "C1", "features": bad}, timeout=10)
@@ -95,7 +96,7 @@ def test_bad_requests_are_4xx_naming_each_field(served):
 
 
 def test_mlflow_serving_input_shapes(served):
-    base, _ = served
+    base, _, _ = served
     df = pd.DataFrame([FEATURES, dict(FEATURES, plan="premium", tenure_days=12)])
     payloads = [
         {"dataframe_split": json.loads(df.to_json(orient="split", index=False))},
@@ -119,8 +120,41 @@ def test_mlflow_serving_input_shapes(served):
     assert requests.get(base + "/ping", timeout=10).status_code == 200
 
 
+def test_prediction_log_is_typed_columns_pandas_reads(served):
+    base, name, log_dir = served
+    tag = uuid.uuid4().hex[:8]
+    rows = [
+        {"customer_id": f"L{tag}-0", "features": FEATURES},
+        # An unseen category scores as missing and is logged as sent.
+        {"customer_id": f"L{tag}-1", "features": dict(FEATURES, plan="platinum", tenure_days=3)},
+    ]
+    r = requests.post(base + "/predict/batch", json={"instances": rows}, timeout=10)
+    assert r.status_code == 200, r.text
+    fast = [{"customer_id": f"L{tag}-{i}", "features": dict(FEATURES, logins_7d=i)} for i in range(2, 300)]
+    r = requests.post(base + "/predict/batch", json={"instances": fast}, timeout=10)
+    assert r.status_code == 200, r.text
+    deadline = time.time() + 15
+    while True:
+        df = pd.read_parquet(log_dir) if any(log_dir.glob("*.parquet")) else pd.DataFrame()
+        mine = df[df["customer_id"].str.startswith(f"L{tag}-")] if len(df) else df
+        if len(mine) == 300 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(mine) == 300
+    mine = mine.set_index("customer_id")
+    first, second = mine.loc[f"L{tag}-0"], mine.loc[f"L{tag}-1"]
+    assert first["plan"] == "basic" and second["plan"] == "platinum"
+    assert second["tenure_days"] == 3
+    assert str(df["tenure_days"].dtype) == "int64"
+    assert str(df["monthly_charges"].dtype) == "float64"
+    assert df["monthly_charges"].iloc[-1] == FEATURES["monthly_charges"]
+    assert mine.loc[f"L{tag}-299", "logins_7d"] == 299
+    assert set(mine["model_name"]) == {name} and set(mine["route"]) == {"predict_batch"}
+    assert mine["probability"].between(0, 1).all()
+
+
 def test_open_inference_protocol(served):
-    base, name = served
+    base, name, _ = served
     meta = requests.get(f"{base}/v2/models/{name}", timeout=10).json()
     columns = [i["name"] for i in meta["inputs"]]
     body = {

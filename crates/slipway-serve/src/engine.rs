@@ -14,7 +14,7 @@ use crate::error::{Problem, ServeError};
 use crate::features::{FeatureSource, NoFeatureSource};
 use crate::metrics::{Metrics, Route};
 use crate::model::{ModelRef, Output, ScoreRow, ServedModel};
-use crate::predlog::{LogSender, PredictionLog, PredictionRecord, ShadowResult};
+use crate::predlog::{LogBatch, LogSender, LoggedFeatures, PredictionLog, ShadowScores};
 use crate::protocol::{
     self, BatchPrediction, BatchResponse, Health, PredictMethod, PredictResponse, RowIn,
 };
@@ -281,7 +281,18 @@ impl Engine {
         let x = Self::encode(&model, &rows)?;
         let scored = self.score_x(role, &model, &x, rows.len())?;
         let ids: Vec<Option<String>> = rows.iter().map(|r| r.id.clone()).collect();
-        self.log_rows(route, role, &model, rows, &scored, ms(started));
+        if self.logging() {
+            let features = LoggedFeatures::Rows(rows.into_iter().map(|r| r.features).collect());
+            self.log(
+                route,
+                role,
+                &model,
+                ids.clone(),
+                features,
+                scored.clone(),
+                ms(started),
+            );
+        }
         Ok(Scored {
             model,
             role,
@@ -314,51 +325,60 @@ impl Engine {
         Ok(scored)
     }
 
-    /// Logs rows decoded by the fast path: the named rows the log records
-    /// are rebuilt from the body by the general parser off the request path
-    /// (on a blocking thread), so the response does not wait for them.
-    fn log_fast(
+    /// Whether anything is logged (a log, or a shadow to score).
+    fn logging(&self) -> bool {
+        self.sender.is_some() || self.shadow.is_some()
+    }
+
+    /// Queues one request's rows for the prediction log: the rows go as
+    /// they were scored (the fast paths' encoded matrix, or the validated
+    /// maps); the writer thread turns them into columns. With a shadow
+    /// model, the shadow scores them first, off the response path.
+    #[allow(clippy::too_many_arguments)]
+    fn log(
         &self,
         route: Route,
         role: Role,
         model: &ModelRef,
-        body: &[u8],
+        ids: Vec<Option<String>>,
+        features: LoggedFeatures,
         scored: Vec<ScoreRow>,
         latency_ms: f64,
     ) {
-        let shadow = self.shadow.as_ref().map(Slot::get);
-        if self.sender.is_none() && shadow.is_none() {
+        if !self.logging() {
             return;
         }
+        let batch = LogBatch {
+            ts: now_millis(),
+            request_id: uuid::Uuid::new_v4().simple().to_string(),
+            route: route.as_str(),
+            role: role.as_str(),
+            model: model.clone(),
+            ids,
+            features,
+            scored,
+            latency_ms,
+            shadow: None,
+        };
         let sender = self.sender.clone();
-        let model = model.clone();
-        let defer = scored_len_large(body);
-        let body = body.to_vec();
+        let Some(shadow) = self.shadow.as_ref().map(Slot::get) else {
+            if let Some(tx) = &sender {
+                tx.send(batch);
+            }
+            return;
+        };
         let job = move || {
-            let rows = match route {
-                Route::PredictBatch => protocol::parse_predict_batch(&body).ok(),
-                _ => protocol::parse_invocations_json(&model.columns, &body)
-                    .ok()
-                    .map(|inv| inv.rows),
-            };
-            if let Some(rows) = rows {
-                write_log(
-                    sender.as_ref(),
-                    shadow,
-                    route,
-                    role,
-                    &model,
-                    rows,
-                    &scored,
-                    latency_ms,
-                );
+            let mut batch = batch;
+            score_shadow(&shadow, &mut batch);
+            if let Some(tx) = &sender {
+                tx.send(batch);
             }
         };
         match tokio::runtime::Handle::try_current() {
-            Ok(h) if defer => {
+            Ok(h) => {
                 h.spawn_blocking(job);
             }
-            _ => job(),
+            Err(_) => job(),
         }
     }
 
@@ -395,35 +415,41 @@ impl Engine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn log_rows(
-        &self,
-        route: Route,
-        role: Role,
-        model: &ServedModel,
-        rows: Vec<RowIn>,
-        scored: &[ScoreRow],
-        latency_ms: f64,
-    ) {
-        let shadow = self.shadow.as_ref().map(Slot::get);
-        if self.sender.is_none() && shadow.is_none() {
-            return;
-        }
-        write_log(
-            self.sender.as_ref(),
-            shadow,
-            route,
-            role,
-            model,
-            rows,
-            scored,
-            latency_ms,
-        );
-    }
-
     /// `POST /predict`: the guide's request and response.
     pub async fn predict(&self, body: &[u8]) -> Result<PredictResponse, ServeError> {
         let started = Instant::now();
+        // The fast path decodes straight into the champion's input row; a
+        // feature store may fill absent features, so it is only taken
+        // without one.
+        if !self.features.configured() {
+            let champion = self.champion.get();
+            if let Some(fast) = protocol::fast_predict_one(&champion.columns, body) {
+                let id = fast.ids[0].clone();
+                let (model, role) = self.pick(id.as_deref());
+                if Arc::ptr_eq(&model, &champion) || model.columns == champion.columns {
+                    let scored = self.score_x(role, &model, &fast.x, 1)?;
+                    let (prediction, probability) =
+                        (scored[0].prediction.clone(), scored[0].probability);
+                    let latency_ms = ms(started);
+                    self.log(
+                        Route::Predict,
+                        role,
+                        &model,
+                        fast.ids,
+                        LoggedFeatures::Encoded(fast.x),
+                        scored,
+                        latency_ms,
+                    );
+                    return Ok(PredictResponse {
+                        customer_id: id,
+                        prediction,
+                        probability,
+                        model_version: model.version.clone(),
+                        latency_ms,
+                    });
+                }
+            }
+        }
         let v = protocol::parse_json(body)?;
         let mut problems = Vec::new();
         let (id, features) = protocol::parse_predict_value(v, "", &mut problems);
@@ -506,15 +532,23 @@ impl Engine {
             let scored = self.score_x(role, &model, &fast.x, fast.n)?;
             let predictions = scored
                 .iter()
-                .zip(fast.ids)
+                .zip(&fast.ids)
                 .map(|(r, id)| BatchPrediction {
-                    customer_id: id,
+                    customer_id: id.clone(),
                     prediction: r.prediction.clone(),
                     probability: r.probability,
                 })
                 .collect();
             let latency_ms = ms(started);
-            self.log_fast(Route::PredictBatch, role, &model, body, scored, latency_ms);
+            self.log(
+                Route::PredictBatch,
+                role,
+                &model,
+                fast.ids,
+                LoggedFeatures::Encoded(fast.x),
+                scored,
+                latency_ms,
+            );
             return Ok(BatchResponse {
                 predictions,
                 model_version: model.version.clone(),
@@ -564,7 +598,15 @@ impl Engine {
             if let Some(fast) = protocol::fast_invocations_split(&model.columns, body) {
                 let scored = self.score_x(role, &model, &fast.x, fast.n)?;
                 let predictions = invocation_predictions(&model, fast.method, &scored)?;
-                self.log_fast(Route::Invocations, role, &model, body, scored, ms(started));
+                self.log(
+                    Route::Invocations,
+                    role,
+                    &model,
+                    fast.ids,
+                    LoggedFeatures::Encoded(fast.x),
+                    scored,
+                    ms(started),
+                );
                 return Ok((json!({ "predictions": predictions }), model.version.clone()));
             }
         }
@@ -774,112 +816,43 @@ impl Engine {
     }
 }
 
-/// Bodies above this size (about a hundred rows) are logged off the
-/// request path.
-const DEFER_LOG_BYTES: usize = 16 * 1024;
-
-fn scored_len_large(body: &[u8]) -> bool {
-    body.len() > DEFER_LOG_BYTES
-}
-
-/// Sends one record per row to the prediction log; with a shadow model, the
-/// shadow scores them first (on the runtime when there is one).
-#[allow(clippy::too_many_arguments)]
-fn write_log(
-    sender: Option<&LogSender>,
-    shadow: Option<ModelRef>,
-    route: Route,
-    role: Role,
-    model: &ServedModel,
-    rows: Vec<RowIn>,
-    scored: &[ScoreRow],
-    latency_ms: f64,
-) {
-    let request_id = uuid::Uuid::new_v4().simple().to_string();
-    let ts = now_millis();
-    let records: Vec<PredictionRecord> = rows
-        .into_iter()
-        .zip(scored)
-        .enumerate()
-        .map(|(i, (row, s))| PredictionRecord {
-            ts,
-            request_id: request_id.clone(),
-            row: i,
-            route: route.as_str().into(),
-            role: role.as_str().into(),
-            model_name: model.name.clone(),
-            model_version: model.version.clone(),
-            entity_id: row.id,
-            features: row.features,
-            prediction: s.prediction.clone(),
-            probability: s.probability,
-            latency_ms,
-            shadow: None,
-        })
-        .collect();
-    let sender = sender.cloned();
-    match shadow {
-        None => {
-            if let Some(tx) = &sender {
-                for r in records {
-                    tx.send(r);
-                }
-            }
+/// Scores a logged batch with the shadow model: straight from the encoded
+/// matrix when both models take the same columns, else from the rows.
+fn score_shadow(shadow: &ServedModel, batch: &mut LogBatch) {
+    let n = batch.len();
+    let result = match &batch.features {
+        LoggedFeatures::Encoded(x) if shadow.columns == batch.model.columns => {
+            shadow.scorer.score(x, n).map_err(|e| e.to_string())
         }
-        Some(shadow) => {
-            let metrics_rows = move |records: Vec<PredictionRecord>| {
-                score_shadow(&shadow, records, sender.as_ref())
-            };
-            match tokio::runtime::Handle::try_current() {
-                Ok(h) => {
-                    h.spawn(async move {
-                        metrics_rows(records);
-                    });
-                }
-                Err(_) => metrics_rows(records),
-            }
-        }
-    }
-}
-
-fn score_shadow(
-    shadow: &ServedModel,
-    mut records: Vec<PredictionRecord>,
-    sender: Option<&LogSender>,
-) {
-    let rows: Vec<RowIn> = records
-        .iter()
-        .map(|r| RowIn {
-            id: None,
-            features: r.features.clone(),
-            prefix: String::new(),
-        })
-        .collect();
-    let result = Engine::encode(shadow, &rows)
-        .map_err(|e| e.to_string())
-        .and_then(|x| {
-            shadow
-                .scorer
-                .score(&x, rows.len())
+        _ => {
+            let rows: Vec<RowIn> = batch
+                .feature_rows()
+                .into_iter()
+                .map(|features| RowIn {
+                    id: None,
+                    features,
+                    prefix: String::new(),
+                })
+                .collect();
+            Engine::encode(shadow, &rows)
                 .map_err(|e| e.to_string())
-        });
+                .and_then(|x| shadow.scorer.score(&x, n).map_err(|e| e.to_string()))
+        }
+    };
     match result {
-        Ok(scored) => {
-            for (rec, s) in records.iter_mut().zip(scored) {
-                rec.shadow = Some(ShadowResult {
-                    model_name: shadow.name.clone(),
-                    model_version: shadow.version.clone(),
-                    prediction: s.prediction,
-                    probability: s.probability,
-                });
-            }
+        Ok(rows) if rows.len() == n => {
+            batch.shadow = Some(ShadowScores {
+                model_name: shadow.name.clone(),
+                model_version: shadow.version.clone(),
+                rows,
+            });
         }
+        Ok(rows) => tracing::debug!(
+            "shadow model {} returned {} rows for {n}",
+            shadow.name,
+            rows.len()
+        ),
         Err(e) => tracing::debug!("shadow model {} failed: {e}", shadow.name),
-    }
-    if let Some(tx) = sender {
-        for r in records {
-            tx.send(r);
-        }
     }
 }
 

@@ -783,12 +783,15 @@ impl<'de> Visitor<'de> for Cell<'_> {
     fn visit_str<E: de::Error>(self, s: &str) -> Result<f64, E> {
         let col = self.0;
         match col.column_type {
-            // An unseen category is a missing value, as in training.
-            ColumnType::String => Ok(col
+            // An unseen category scores as a missing value, but the
+            // prediction log must keep what was sent, which the code
+            // cannot: the general parser takes that body.
+            ColumnType::String => col
                 .categories
                 .as_ref()
                 .and_then(|cats| cats.binary_search_by(|c| c.as_str().cmp(s)).ok())
-                .map_or(f64::NAN, |i| i as f64)),
+                .map(|i| i as f64)
+                .ok_or_else(bail),
             _ => Err(bail()),
         }
     }
@@ -1070,6 +1073,30 @@ pub fn fast_predict_batch(columns: &[InputColumn], body: &[u8]) -> Option<FastRo
     })
 }
 
+/// The fast path of `/predict`: one `{"customer_id", "features"}` object
+/// with every feature well-formed; None when the body needs the general
+/// parser.
+pub fn fast_predict_one(columns: &[InputColumn], body: &[u8]) -> Option<FastRows> {
+    if columns.is_empty() {
+        return None;
+    }
+    let mut b = Batch {
+        columns,
+        out: Vec::with_capacity(columns.len()),
+        ids: Vec::with_capacity(1),
+        seen: Vec::with_capacity(columns.len()),
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    Item(&mut b).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    (b.ids.len() == 1 && b.out.len() == columns.len()).then_some(FastRows {
+        ids: b.ids,
+        x: b.out,
+        n: 1,
+        method: PredictMethod::Predict,
+    })
+}
+
 /// `dataframe_split`'s rows, once its `columns` are known: `index[j]` is
 /// the model column of the j-th named column.
 struct SplitData<'a> {
@@ -1341,7 +1368,7 @@ mod fast_tests {
         let cols = columns();
         for body in [
             r#"{"instances": [{"customer_id": "C1", "features": {"tenure": 3, "plan": "premium", "charges": 1.5, "active": true, "ratio": -2}},
-               {"features": {"ratio": 0.25, "plan": "gold", "tenure": 9007199254740993, "charges": null, "active": 0}, "other": [1, {"a": 2}]},
+               {"features": {"ratio": 0.25, "plan": "premium", "tenure": 9007199254740993, "charges": null, "active": 0}, "other": [1, {"a": 2}]},
                {"customer_id": null, "features": {"tenure": -4, "plan": "basic", "ratio": 1e3}}], "extra": 1}"#,
             r#"[{"customer_id": "C\u00e9", "features": {"tenure": 1.0, "plan": "basic", "active": false, "ratio": 0}}]"#,
             r#"{"instances": []}"#,
@@ -1358,6 +1385,39 @@ mod fast_tests {
     }
 
     #[test]
+    fn fast_predict_encodes_as_the_general_path() {
+        let cols = columns();
+        for body in [
+            r#"{"customer_id": "C1", "features": {"tenure": 3, "plan": "premium", "charges": 1.5, "active": true, "ratio": -2}}"#,
+            r#"{"features": {"ratio": 0.25, "plan": "basic", "tenure": 7, "charges": null}, "other": [1]}"#,
+        ] {
+            let fast = fast_predict_one(&cols, body.as_bytes()).expect("fast path");
+            let mut problems = Vec::new();
+            let (id, features) =
+                parse_predict_value(serde_json::from_str(body).unwrap(), "", &mut problems);
+            assert!(problems.is_empty());
+            let rows = vec![RowIn {
+                id: id.clone(),
+                features: features.unwrap(),
+                prefix: String::new(),
+            }];
+            assert_eq!(fast.ids, vec![id]);
+            assert!(same(&fast.x, &general(&cols, &rows)), "{body}");
+        }
+        for body in [
+            "",
+            r#"{"customer_id": 7, "features": {"tenure": 1, "plan": "basic", "ratio": 0}}"#,
+            r#"{"customer_id": "C1"}"#,
+            r#"{"features": {"tenure": 1, "plan": "gold", "ratio": 0}}"#,
+            r#"{"features": {"tenure": "1", "plan": "basic", "ratio": 0}}"#,
+            r#"[{"features": {"tenure": 1, "plan": "basic", "ratio": 0}}]"#,
+            r#"{"features": {"tenure": 1, "plan": "basic", "ratio": 0}} {}"#,
+        ] {
+            assert_eq!(fast_predict_one(&cols, body.as_bytes()), None, "{body}");
+        }
+    }
+
+    #[test]
     fn fast_batch_leaves_anything_unusual_to_the_general_path() {
         let cols = columns();
         for body in [
@@ -1367,6 +1427,8 @@ mod fast_tests {
             r#"{"instances": [{"features": {"plan": "basic", "ratio": 0}}]}"#,
             r#"{"instances": [{"features": {"tenure": 1, "plan": "basic", "ratio": 0, "nope": 1}}]}"#,
             r#"{"instances": [{"features": {"tenure": 1, "plan": 3, "ratio": 0}}]}"#,
+            // An unseen category: the log must keep the text, not the code.
+            r#"{"instances": [{"features": {"tenure": 1, "plan": "gold", "ratio": 0}}]}"#,
             r#"{"instances": [{"features": {"tenure": 1, "plan": "basic", "ratio": 1e300}}]}"#,
             r#"{"instances": [{"features": {"tenure": 1, "plan": "basic", "ratio": "NaN"}}]}"#,
             r#"{"instances": [{"features": {"tenure": 1, "tenure": 2, "plan": "basic", "ratio": 0}}]}"#,
@@ -1387,7 +1449,7 @@ mod fast_tests {
         let cols = columns();
         for (body, method) in [
             (
-                r#"{"dataframe_split": {"index": [0, 1], "columns": ["ratio", "tenure", "plan", "active"], "data": [[1, 2, "basic", true], [0.5, -3, "x", null]]}}"#,
+                r#"{"dataframe_split": {"index": [0, 1], "columns": ["ratio", "tenure", "plan", "active"], "data": [[1, 2, "basic", true], [0.5, -3, "premium", null]]}}"#,
                 PredictMethod::Predict,
             ),
             (
@@ -1410,6 +1472,7 @@ mod fast_tests {
             r#"{"dataframe_split": {"columns": ["tenure", "plan", "ratio"], "data": [[1, "basic", 0]]}, "inputs": []}"#,
             r#"{"dataframe_split": {"columns": ["tenure", "plan", "ratio"], "data": [[1, "basic", 0]]}, "params": {"predict_method": "x"}}"#,
             r#"{"dataframe_records": [{"tenure": 1, "plan": "basic", "ratio": 0}]}"#,
+            r#"{"dataframe_split": {"columns": ["tenure", "plan", "ratio"], "data": [[1, "x", 0]]}}"#,
         ] {
             assert_eq!(
                 fast_invocations_split(&cols, body.as_bytes()),

@@ -33,7 +33,8 @@ Routes: POST /predict, /predict/batch ({\"instances\": [{customer_id, features},
 (Open Inference Protocol); GET /health, /metrics, /ping, /version, /v2, /v2/health/{live,ready}.
 The server follows the URI's stage or alias (--poll-interval) and swaps in a new version without
 dropping a request. Predictions are logged as Parquet segments in a directory (--prediction-log DIR;
-schema slipway-predictions/2, read with pandas.read_parquet(DIR) or duckdb DIR/*.parquet).";
+schema slipway-predictions/3: one typed column per feature beside the prediction; read with
+pandas.read_parquet(DIR) or duckdb DIR/*.parquet).";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
