@@ -58,7 +58,7 @@ SLIPWAY_HOME="$W/home" "$SLIPWAY_BIN" train --quiet --config "$W/train.yaml" >/d
 
 SP="$(free_port)"; FP="$(free_port)"
 SLIPWAY_HOME="$W/home" RUST_LOG=warn "$SLIPWAY_BIN" serve --model models:/churn-classifier/1 --port "$SP" \
-  --prediction-log "$W/predictions.jsonl" 2>"$W/serve.log" &
+  --prediction-log "$W/predictions" 2>"$W/serve.log" &
 PIDS+=($!); SPID=$!
 (cd "$HERE" && MODEL="$W/model.pkl" exec "$VENV/bin/uvicorn" fastapi_app:app --port "$FP" --log-level warning) 2>"$W/fastapi.log" &
 PIDS+=($!); FPID=$!
@@ -123,4 +123,6 @@ for c in 1 8 64; do
 done
 echo "server RSS after load: slipway ${SRSS} MiB, fastapi ${FRSS} MiB"
 echo "slipway batch of 10,000 rows: $BATCH"
-echo "prediction log records written: $(wc -l < "$W/predictions.jsonl")"
+sleep 1.5  # one flush interval
+curl -s "http://127.0.0.1:$SP/metrics" | awk '/^slipway_prediction_log_(written|dropped)_total/ {printf "%s %s  ", $1, $2} END {print ""}'
+echo "prediction log segments: $(ls "$W/predictions" | wc -l) files, $(du -sh "$W/predictions" | cut -f1)"

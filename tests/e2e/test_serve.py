@@ -136,7 +136,7 @@ def test_prediction_log_is_typed_columns_pandas_reads(served):
     deadline = time.time() + 15
     while True:
         df = pd.read_parquet(log_dir) if any(log_dir.glob("*.parquet")) else pd.DataFrame()
-        mine = df[df["customer_id"].str.startswith(f"L{tag}-")] if len(df) else df
+        mine = df[df["customer_id"].str.startswith(f"L{tag}-", na=False)] if len(df) else df
         if len(mine) == 300 or time.time() > deadline:
             break
         time.sleep(0.2)
