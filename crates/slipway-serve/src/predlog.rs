@@ -768,6 +768,8 @@ fn to_record_batch(batches: &[LogBatch]) -> Result<RecordBatch, Box<dyn std::err
     let mut shadow_probability = Float64Builder::with_capacity(n);
     let mut builders: Vec<Builder> = features.iter().map(|(_, k)| Builder::new(*k, n)).collect();
 
+    let mut positions_by_model: HashMap<*const crate::model::ServedModel, Vec<Option<usize>>> =
+        HashMap::new();
     for b in batches {
         let len = b.len();
         ts.extend(std::iter::repeat_n(b.ts, len));
@@ -802,11 +804,22 @@ fn to_record_batch(batches: &[LogBatch]) -> Result<RecordBatch, Box<dyn std::err
             }
         }
         let cols = &b.model.columns;
-        for ((name, _), builder) in features.iter().zip(builders.iter_mut()) {
-            let Some(c) = cols.iter().position(|c| &c.name == name) else {
+        // Where each segment feature is in this model's columns (computed
+        // once per model: a segment is mostly thousands of one-row batches
+        // of the same model).
+        let ptr = Arc::as_ptr(&b.model);
+        let positions = positions_by_model.entry(ptr).or_insert_with(|| {
+            features
+                .iter()
+                .map(|(name, _)| cols.iter().position(|c| &c.name == name))
+                .collect()
+        });
+        for (&position, builder) in positions.iter().zip(builders.iter_mut()) {
+            let Some(c) = position else {
                 builder.nulls(len);
                 continue;
             };
+            let name = &cols[c].name;
             match &b.features {
                 LoggedFeatures::Encoded(x) => {
                     let width = cols.len();
