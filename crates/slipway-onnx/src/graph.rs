@@ -1,13 +1,15 @@
 //! Loading (decode, check every operator, plan) and running a model.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::attrs::Attrs;
 use crate::ops::{BinOp, CastTo, Norm, Op, PostTransform};
 use crate::proto::{self, data_type, NodeProto, ValueInfoProto};
 use crate::tensor::{self, Data, Tensor, Value};
 use crate::tree::TreeEnsemble;
-use crate::{Column, ElementType, Labels, OnnxError, OnnxOutputs, TensorInfo, ValueKind};
+use crate::{
+    Column, ElementType, Labels, OnnxError, OnnxOutputs, StringInputUse, TensorInfo, ValueKind,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -483,6 +485,58 @@ impl OnnxModel {
         self.run(feeds)
     }
 
+    /// What the graph does with string input `name`, when all it does is
+    /// compare the strings with category lists (OneHotEncoder `cats_strings`,
+    /// after Identity, Reshape, Flatten or Gather): then every string outside
+    /// [`StringInputUse::categories`] gives the same outputs as any other, and
+    /// a caller may feed one stand-in for all of them. None when `name` is not
+    /// a string input, or when its strings reach anything else (an output).
+    pub fn string_input_use(&self, name: &str) -> Option<StringInputUse> {
+        let i = self
+            .inputs
+            .iter()
+            .position(|x| x.name == name && x.elem_type == ElementType::String)?;
+        let mut reached = vec![false; self.n_dyn];
+        reached[self.input_slots[i]] = true;
+        let is_reached = |s: &Slot, reached: &[bool]| matches!(s, Slot::Dyn(d) if reached[*d]);
+        let mut all = BTreeSet::new();
+        let mut strict: Option<BTreeSet<String>> = None;
+        for step in &self.steps {
+            if !step.inputs.iter().any(|s| is_reached(s, &reached)) {
+                continue;
+            }
+            match &step.op {
+                Op::Identity | Op::Reshape(_) | Op::Flatten(_) | Op::GatherCols { .. } => {
+                    for o in step.outputs.iter().flatten() {
+                        reached[*o] = true;
+                    }
+                }
+                Op::OneHot {
+                    cats: Labels::String(cats),
+                    zeros,
+                } => {
+                    all.extend(cats.iter().cloned());
+                    if !zeros {
+                        // Only strings every strict encoder knows pass them all.
+                        let these: BTreeSet<String> = cats.iter().cloned().collect();
+                        strict = Some(match strict {
+                            None => these,
+                            Some(s) => s.intersection(&these).cloned().collect(),
+                        });
+                    }
+                }
+                _ => return None,
+            }
+        }
+        if self.roles.iter().any(|(s, _, _)| is_reached(s, &reached)) {
+            return None;
+        }
+        Some(StringInputUse {
+            unknown_fails: strict.is_some(),
+            categories: strict.unwrap_or(all).into_iter().collect(),
+        })
+    }
+
     fn input_names(&self) -> String {
         self.inputs
             .iter()
@@ -699,7 +753,7 @@ fn compile_node(b: &mut Builder, node: &NodeProto) -> Result<Option<Step>, OnnxE
         }
         ("ai.onnx.ml", "Scaler") => {
             let (s, m) = b.input(node, 0)?;
-            expect_kind(node, m, &[Kind::F32])?;
+            expect_kind(node, m, &[Kind::F32, Kind::I64])?;
             let offset = a.floats("offset")?;
             let scale = a.floats("scale")?;
             if offset.is_empty() || scale.is_empty() {
@@ -800,17 +854,20 @@ fn compile_node(b: &mut Builder, node: &NodeProto) -> Result<Option<Step>, OnnxE
                 return Err(a.err("only Concat along axis 1 is supported"));
             }
             let mut width = Some(0usize);
+            let mut kind = None;
             for i in 0..node.input.len() {
                 let (s, m) = b.input(node, i)?;
-                expect_kind(node, m, &[Kind::F32])?;
+                // skl2onnx joins int64 columns before scaling them.
+                expect_kind(node, m, &[*kind.get_or_insert(m.kind)])?;
+                expect_kind(node, m, &[Kind::F32, Kind::I64])?;
                 width = width.zip(m.width).map(|(x, y)| x + y);
                 inputs.push(s);
             }
-            if inputs.is_empty() {
+            let Some(kind) = kind else {
                 return Err(a.err("Concat without inputs"));
-            }
-            outs.push(meta(Kind::F32, width));
-            Op::Concat
+            };
+            outs.push(meta(kind, width));
+            Op::Concat(axis)
         }
         ("ai.onnx", "ArgMax") => {
             let (s, m) = b.input(node, 0)?;
