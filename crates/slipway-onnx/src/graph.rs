@@ -429,7 +429,19 @@ impl OnnxModel {
         columns: &[(&str, Column)],
         n_rows: usize,
     ) -> Result<OnnxOutputs, OnnxError> {
-        for (name, _) in columns {
+        self.run_inputs(
+            columns.iter().map(|(n, c)| (*n, c.clone())).collect(),
+            n_rows,
+        )
+    }
+
+    /// [`OnnxModel::run_columns`] taking the values by value (no copy).
+    pub fn run_inputs(
+        &self,
+        mut columns: Vec<(&str, Column)>,
+        n_rows: usize,
+    ) -> Result<OnnxOutputs, OnnxError> {
+        for (name, _) in &columns {
             if !self.inputs.iter().any(|i| i.name == *name) {
                 return Err(OnnxError::BadInput(format!(
                     "the model has no input '{name}' (inputs: {})",
@@ -440,18 +452,30 @@ impl OnnxModel {
         let mut feeds = Vec::with_capacity(self.inputs.len());
         for (info, &slot) in self.inputs.iter().zip(&self.input_slots) {
             let mut given = columns.iter().filter(|(n, _)| *n == info.name);
-            let (Some((_, col)), None) = (given.next(), given.next()) else {
+            let (Some(_), None) = (given.next(), given.next()) else {
                 return Err(OnnxError::BadInput(format!(
                     "input '{}' must be given exactly once (inputs: {})",
                     info.name,
                     self.input_names()
                 )));
             };
+            let at = columns
+                .iter()
+                .position(|(n, _)| *n == info.name)
+                .unwrap_or_default();
+            let col = columns.swap_remove(at).1;
             let (data, len, kind) = match (col, info.elem_type) {
-                (Column::Float(v), ElementType::Float) => (Data::F32(v.clone()), v.len(), "float"),
-                (Column::Int64(v), ElementType::Int64) => (Data::I64(v.clone()), v.len(), "int64"),
+                (Column::Float(v), ElementType::Float) => {
+                    let len = v.len();
+                    (Data::F32(v), len, "float")
+                }
+                (Column::Int64(v), ElementType::Int64) => {
+                    let len = v.len();
+                    (Data::I64(v), len, "int64")
+                }
                 (Column::String(v), ElementType::String) => {
-                    (Data::Str(v.clone()), v.len(), "string")
+                    let len = v.len();
+                    (Data::Str(v), len, "string")
                 }
                 _ => {
                     return Err(OnnxError::BadInput(format!(

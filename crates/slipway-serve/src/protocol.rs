@@ -783,12 +783,17 @@ impl<'de> Visitor<'de> for Cell<'_> {
     fn visit_str<E: de::Error>(self, s: &str) -> Result<f64, E> {
         let col = self.0;
         match col.column_type {
-            // An unseen category is a missing value, as in training.
-            ColumnType::String => Ok(col
+            // An unseen category is a missing value, as in training (a
+            // strict column's is an error, left to the general path).
+            ColumnType::String => match col
                 .categories
                 .as_ref()
                 .and_then(|cats| cats.binary_search_by(|c| c.as_str().cmp(s)).ok())
-                .map_or(f64::NAN, |i| i as f64)),
+            {
+                Some(i) => Ok(i as f64),
+                None if col.strict_categories => Err(bail()),
+                None => Ok(f64::NAN),
+            },
             _ => Err(bail()),
         }
     }
@@ -1306,6 +1311,7 @@ mod fast_tests {
             column_type,
             nullable,
             categories: cats.map(|c| c.iter().map(|s| s.to_string()).collect()),
+            strict_categories: false,
         };
         vec![
             col("tenure", ColumnType::Long, false, None),
