@@ -90,7 +90,8 @@ def churn_frame(slipway_bin, tmp_path_factory):
     int columns, float columns (monthly_charges with missing values)."""
     tmp = tmp_path_factory.mktemp("churn-frame")
     subprocess.run(
-        [slipway_bin, "datagen", "churn", "--customers", "1500", "--days", "60", "--quiet", "--out", str(tmp)],
+        [slipway_bin, "datagen", "churn", "--customers", "1500", "--days", "60", "--quiet",
+         "--out", str(tmp)],
         check=True,
     )
     df = pd.read_parquet(tmp / "training.parquet")
@@ -176,13 +177,14 @@ def test_dataframe_pipeline_with_string_categories_serves_as_python(
         # /invocations: dataframe_split (in a shuffled column order) and dataframe_records
         order = columns[::-1]
         split = {"columns": order, "data": [[r[c] for c in order] for r in records]}
-        r = post("/invocations", {"dataframe_split": split, "params": {"predict_method": "predict_proba"}})
+        proba = {"predict_method": "predict_proba"}
+        r = post("/invocations", {"dataframe_split": split, "params": proba})
         assert r.status_code == 200, r.text
         check("dataframe_split", [p[1] for p in r.json()["predictions"]])
         r = post("/invocations", {"dataframe_split": split})
         assert r.status_code == 200, r.text
         assert [int(v) for v in r.json()["predictions"]] == labels
-        r = post("/invocations", {"dataframe_records": records, "params": {"predict_method": "predict_proba"}})
+        r = post("/invocations", {"dataframe_records": records, "params": proba})
         assert r.status_code == 200, r.text
         check("dataframe_records", [p[1] for p in r.json()["predictions"]])
 
@@ -205,8 +207,10 @@ def test_dataframe_pipeline_with_string_categories_serves_as_python(
         datatypes = {i["name"]: i["datatype"] for i in meta["inputs"]}
         assert {c: datatypes[c] for c in strings} == {c: "BYTES" for c in strings}
         n = len(records)
-        inputs = [{"name": c, "shape": [n, 1], "datatype": datatypes[c], "data": [r[c] for r in records]}
-                  for c in columns]
+        inputs = [
+            {"name": c, "shape": [n, 1], "datatype": datatypes[c], "data": [r[c] for r in records]}
+            for c in columns
+        ]
         r = post(f"/v2/models/{name}/infer", {"inputs": inputs})
         assert r.status_code == 200, r.text
         outputs = {o["name"]: o for o in r.json()["outputs"]}

@@ -67,8 +67,9 @@ def _datasets():
 
 def _churn_frame():
     """A churn-like DataFrame as skl2onnx users convert it (one ONNX input per column):
-    int64 and float32 numbers (some missing) and string categories. A few test rows carry a
-    region never seen in training (OneHotEncoder(handle_unknown="ignore"): all zeros)."""
+    int64 and float32 numbers (some missing), string categories and an int64 category. A few
+    test rows carry a region never seen in training (OneHotEncoder(handle_unknown="ignore"):
+    all zeros)."""
     import pandas as pd
     from sklearn.model_selection import train_test_split
 
@@ -79,13 +80,15 @@ def _churn_frame():
     contract = rng.choice(["month-to-month", "one-year", "two-year"], n, p=[0.55, 0.25, 0.2])
     tenure = rng.randint(1, 72, n).astype(np.int64)
     tickets = rng.poisson(1.0, n).astype(np.int64)
+    addons = rng.randint(0, 4, n).astype(np.int64)
     charges = (20 + 80 * rng.rand(n) + 30 * (plan == "premium")).astype(np.float32)
     logit = (-1.0 + 1.5 * (contract == "month-to-month") - 0.04 * tenure + 0.3 * tickets
-             + 0.01 * charges + 0.4 * (region == "latam") + rng.normal(0, 0.5, n))
+             + 0.01 * charges + 0.4 * (region == "latam") - 0.3 * (addons == 2)
+             + rng.normal(0, 0.5, n))
     y = (rng.rand(n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
     charges[rng.rand(n) < 0.05] = np.nan
     x = pd.DataFrame({"tenure_months": tenure, "monthly_charges": charges, "support_tickets": tickets,
-                      "plan": plan, "region": region, "contract": contract})
+                      "plan": plan, "region": region, "contract": contract, "addons": addons})
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=42, stratify=y)
     x_test = x_test.copy()
     x_test.loc[x_test.index[::17], "region"] = "antarctica"
@@ -137,7 +140,8 @@ def _models():
              ("gbc", GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0)),
          ]), "skl-columns", {"zipmap": False}),
         # a DataFrame pipeline converted with one input per column (int64, float, string);
-        # region ignores unknown categories, contract (the default handle_unknown) refuses them
+        # region ignores unknown categories, contract and addons (an int64 category; the default
+        # handle_unknown) refuse them
         ("gbc_frame_churn", "churn_frame",
          lambda: Pipeline([
              ("prep", ColumnTransformer([
@@ -146,6 +150,7 @@ def _models():
                  ("counts", StandardScaler(), ["tenure_months", "support_tickets"]),
                  ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan", "region"]),
                  ("contract", OneHotEncoder(), ["contract"]),
+                 ("addons", OneHotEncoder(), ["addons"]),
              ])),
              ("gbc", GradientBoostingClassifier(n_estimators=40, max_depth=3, random_state=0)),
          ]), "skl-frame", {}),

@@ -561,6 +561,53 @@ impl OnnxModel {
         })
     }
 
+    /// The int64 categories that every OneHotEncoder refusing unknown values
+    /// (`zeros=0`, `cats_int64s`) reading int64 input `name` knows (after
+    /// Identity, Reshape, Flatten, Gather or Cast to int64): any other value
+    /// makes the model fail. None when no such encoder reads the input.
+    pub fn int_input_strict_categories(&self, name: &str) -> Option<Vec<i64>> {
+        let i = self
+            .inputs
+            .iter()
+            .position(|x| x.name == name && x.elem_type == ElementType::Int64)?;
+        let mut reached = vec![false; self.n_dyn];
+        reached[self.input_slots[i]] = true;
+        let mut strict: Option<BTreeSet<i64>> = None;
+        for step in &self.steps {
+            if !step
+                .inputs
+                .iter()
+                .any(|s| matches!(s, Slot::Dyn(d) if reached[*d]))
+            {
+                continue;
+            }
+            match &step.op {
+                Op::Identity
+                | Op::Reshape(_)
+                | Op::Flatten(_)
+                | Op::GatherCols { .. }
+                | Op::Cast(CastTo::Int64) => {
+                    for o in step.outputs.iter().flatten() {
+                        reached[*o] = true;
+                    }
+                }
+                Op::OneHot {
+                    cats: Labels::Int64(cats),
+                    zeros: false,
+                } => {
+                    let these: BTreeSet<i64> = cats.iter().copied().collect();
+                    strict = Some(match strict {
+                        None => these,
+                        Some(s) => s.intersection(&these).copied().collect(),
+                    });
+                }
+                // Other uses are numeric: no value makes them fail.
+                _ => {}
+            }
+        }
+        strict.map(|s| s.into_iter().collect())
+    }
+
     fn input_names(&self) -> String {
         self.inputs
             .iter()

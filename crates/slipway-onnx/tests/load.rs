@@ -585,12 +585,20 @@ fn model_is_send_and_sync() {
 
 /// A model with one string input `s` [N, 1] and the given nodes/outputs.
 fn string_model(nodes: Vec<NodeProto>, outputs: &[(&str, i32)]) -> OnnxModel {
+    one_input_model(("s", data_type::STRING), nodes, outputs)
+}
+
+fn one_input_model(
+    (input, elem): (&str, i32),
+    nodes: Vec<NodeProto>,
+    outputs: &[(&str, i32)],
+) -> OnnxModel {
     let bytes = ModelProto {
         ir_version: 8,
         graph: Some(GraphProto {
             node: nodes,
             name: "g".into(),
-            input: vec![tensor_info("s", data_type::STRING, &[-1, 1])],
+            input: vec![tensor_info(input, elem, &[-1, 1])],
             output: outputs
                 .iter()
                 .map(|(n, t)| tensor_info(n, *t, &[-1, 1]))
@@ -692,4 +700,49 @@ fn string_inputs_are_described_by_the_categories_they_are_compared_with() {
         &[("label", data_type::STRING), ("a", data_type::FLOAT)],
     );
     assert_eq!(m.string_input_use("s"), None);
+}
+
+#[test]
+fn int64_inputs_name_the_categories_strict_encoders_know() {
+    let enc = |input: &str, output: &str, cats: &[i64], zeros: i64| {
+        node(
+            "OneHotEncoder",
+            "ai.onnx.ml",
+            &[input],
+            &[output],
+            vec![ints("cats_int64s", cats), int("zeros", zeros)],
+        )
+    };
+    let cast = node(
+        "Cast",
+        "",
+        &["t"],
+        &["tc"],
+        vec![int("to", i64::from(data_type::INT64))],
+    );
+    // skl2onnx: Cast to int64, then OneHotEncoder(handle_unknown="error") is zeros=0.
+    let m = one_input_model(
+        ("t", data_type::INT64),
+        vec![
+            cast.clone(),
+            enc("tc", "a", &[2, 0, 1], 0),
+            enc("t", "b", &[1, 2, 3], 0),
+            enc("t", "c", &[7], 1),
+        ],
+        &[("a", data_type::FLOAT), ("b", data_type::FLOAT)],
+    );
+    assert_eq!(m.int_input_strict_categories("t"), Some(vec![1, 2]));
+    let m = one_input_model(
+        ("t", data_type::INT64),
+        vec![cast, enc("tc", "a", &[2, 0, 1], 1)],
+        &[("a", data_type::FLOAT)],
+    );
+    assert_eq!(m.int_input_strict_categories("t"), None);
+    let m = OnnxModel::load(&fixture("gbc_frame_churn")).unwrap();
+    assert_eq!(m.int_input_strict_categories("tenure_months"), None);
+    assert_eq!(
+        m.int_input_strict_categories("addons"),
+        Some(vec![0, 1, 2, 3])
+    );
+    assert_eq!(m.int_input_strict_categories("plan"), None);
 }

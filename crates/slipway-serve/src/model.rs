@@ -25,10 +25,11 @@ pub struct InputColumn {
     /// String columns: the categories seen in training, sorted; a value's
     /// code is its index, anything else is an unseen category (missing).
     pub categories: Option<Vec<String>>,
-    /// String columns: true when the model fails on a string outside
-    /// `categories` (an ONNX OneHotEncoder from scikit-learn's
-    /// `handle_unknown="error"`), so such a value is refused as invalid
-    /// input instead of being an unseen category.
+    /// True when the model fails on a value outside `categories` (an ONNX
+    /// OneHotEncoder from scikit-learn's `handle_unknown="error"`, on a
+    /// string or an int64 column; then `categories` holds the int64 ones as
+    /// text), so such a value is refused as invalid input instead of being
+    /// an unseen category.
     pub strict_categories: bool,
 }
 
@@ -387,6 +388,12 @@ fn neutral_row(columns: &[InputColumn]) -> Vec<f64> {
             }
             ColumnType::String => f64::NAN,
             _ if c.nullable => f64::NAN,
+            _ if c.strict_categories => c
+                .categories
+                .iter()
+                .flatten()
+                .find_map(|t| t.parse().ok())
+                .unwrap_or(0.0),
             _ => 0.0,
         })
         .collect()

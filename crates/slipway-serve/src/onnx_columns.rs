@@ -11,7 +11,7 @@
 //! every other string to one stand-in, which the graph treats exactly as it
 //! treats any unknown string (zeros for `handle_unknown="ignore"`; an encoder
 //! that refuses unknown strings makes the column strict, and validation
-//! refuses them naming the field).
+//! refuses them naming the field; so does one on an int64 column).
 
 use slipway_onnx::{Column, ElementType, OnnxError, OnnxModel, OnnxOutputs, TensorInfo};
 use slipway_train::dataset::ColumnType;
@@ -185,6 +185,15 @@ pub fn plan(
             // An int64 tensor has no missing value.
             ElementType::Int64 => {
                 col.nullable = false;
+                if let Some(cats) = model.int_input_strict_categories(&info.name) {
+                    // Booleans are 0/1 whatever the encoder knows: left alone.
+                    if col.column_type != ColumnType::Boolean {
+                        let mut texts: Vec<String> = cats.iter().map(i64::to_string).collect();
+                        texts.sort();
+                        col.categories = Some(texts);
+                        col.strict_categories = true;
+                    }
+                }
                 Feed::Int64
             }
             ElementType::String => {

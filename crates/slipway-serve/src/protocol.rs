@@ -748,6 +748,8 @@ impl Cell<'_> {
             }
             ColumnType::Float if !f.is_finite() || f.abs() > f64::from(f32::MAX) => Err(bail()),
             _ if !f.is_finite() => Err(bail()),
+            // A value the model's encoder refuses: the general path names it.
+            _ if col.strict_categories && !crate::validate::known_number(col, f) => Err(bail()),
             _ => Ok(f),
         }
     }

@@ -12,6 +12,9 @@
 //!   missing value, as in training (an error when the model refuses unknown
 //!   categories: `strict_categories`); a number or boolean is accepted only
 //!   when its text is one of the categories (`1` for category `"1"`);
+//! - a numeric column whose model refuses unknown values (an ONNX int64
+//!   input one-hot encoded with `handle_unknown="error"`) takes only its
+//!   categories;
 //! - `null` or an absent feature is a missing value, allowed only in a column
 //!   the signature marks `required: false` (training data had missing values);
 //! - a feature the model does not take is an error.
@@ -46,10 +49,24 @@ fn category(col: &InputColumn, text: &str) -> Option<f64> {
         .map(|i| i as f64)
 }
 
+/// Whether a number is one of a strict numeric column's categories (an
+/// ONNX int64 input one-hot encoded with unknown values refused).
+pub fn known_number(col: &InputColumn, f: f64) -> bool {
+    col.categories
+        .iter()
+        .flatten()
+        .any(|c| c.parse::<f64>().ok() == Some(f))
+}
+
 /// A strict column's categories, for messages (shortened when long).
 fn category_list(col: &InputColumn) -> String {
     let cats = col.categories.as_deref().unwrap_or_default();
-    let mut s: Vec<String> = cats.iter().take(20).map(|c| format!("{c:?}")).collect();
+    let quote = col.column_type == ColumnType::String;
+    let mut s: Vec<String> = cats
+        .iter()
+        .take(20)
+        .map(|c| if quote { format!("{c:?}") } else { c.clone() })
+        .collect();
     if cats.len() > 20 {
         s.push(format!("... ({} in all)", cats.len()));
     }
@@ -142,6 +159,13 @@ pub fn encode_value(col: &InputColumn, value: Option<&Value>) -> Result<f64, Str
                     }
                     if col.column_type == ColumnType::Float && f.abs() > f64::from(f32::MAX) {
                         return Err(format!("{} is out of the float range", describe(v)));
+                    }
+                    if col.strict_categories && !known_number(col, f) {
+                        return Err(format!(
+                            "unknown category {}: the model takes {}",
+                            describe(v),
+                            category_list(col)
+                        ));
                     }
                     Ok(f)
                 }

@@ -5,7 +5,8 @@
 //! of the same name in every protocol, answers equal onnxruntime's within
 //! 1e-5 on every test row (some carry a region never seen in training:
 //! handle_unknown="ignore" gives zeros), and bad requests are 4xx naming
-//! each field.
+//! each field (a category the model's encoder refuses, string or int64,
+//! among them).
 
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ const TOL: f64 = 1e-5;
 
 /// The DataFrame's signature as `infer_signature` writes it, strings first
 /// (not the ONNX input order: features are placed by name).
-const SIGNATURE: &str = r#"[{"type": "string", "name": "plan", "required": true}, {"type": "string", "name": "region", "required": true}, {"type": "string", "name": "contract", "required": true}, {"type": "long", "name": "tenure_months", "required": true}, {"type": "float", "name": "monthly_charges", "required": false}, {"type": "long", "name": "support_tickets", "required": true}]"#;
+const SIGNATURE: &str = r#"[{"type": "string", "name": "plan", "required": true}, {"type": "string", "name": "region", "required": true}, {"type": "string", "name": "contract", "required": true}, {"type": "long", "name": "tenure_months", "required": true}, {"type": "float", "name": "monthly_charges", "required": false}, {"type": "long", "name": "support_tickets", "required": true}, {"type": "long", "name": "addons", "required": true}]"#;
 
 fn expected() -> Value {
     serde_json::from_str(
@@ -254,7 +255,8 @@ fn without_a_signature_the_graph_types_the_features() {
             ("support_tickets", "INT64"),
             ("plan", "BYTES"),
             ("region", "BYTES"),
-            ("contract", "BYTES")
+            ("contract", "BYTES"),
+            ("addons", "INT64")
         ]
         .map(|(a, b)| (a.to_string(), b.to_string()))
     );
@@ -287,7 +289,8 @@ fn problems(err: &ServeError) -> Vec<(String, String)> {
 fn bad_requests_are_4xx_naming_each_field() {
     let e = engine(Some(SIGNATURE));
     let good = json!({"plan": "basic", "region": "europe", "contract": "one-year",
-                      "tenure_months": 12, "monthly_charges": 55.5, "support_tickets": 1});
+                      "tenure_months": 12, "monthly_charges": 55.5, "support_tickets": 1,
+                      "addons": 2});
     let with = |changes: Value| {
         let mut row = good.as_object().unwrap().clone();
         for (k, v) in changes.as_object().unwrap() {
@@ -321,6 +324,12 @@ fn bad_requests_are_4xx_naming_each_field() {
             r#"unknown category string "weekly": the model takes "month-to-month", "one-year", "two-year""#,
         ),
         (json!({"contract": null}), "contract", "required"),
+        // so does addons', an int64 category
+        (
+            json!({"addons": 7}),
+            "addons",
+            "unknown category number 7: the model takes 0, 1, 2, 3",
+        ),
         (
             json!({"tenure_months": 1.5}),
             "tenure_months",
@@ -415,7 +424,8 @@ fn bad_requests_are_4xx_naming_each_field() {
         {"name": "contract", "shape": [1], "datatype": "BYTES", "data": ["one-year"]},
         {"name": "tenure_months", "shape": [1], "datatype": "INT64", "data": [3]},
         {"name": "monthly_charges", "shape": [1], "datatype": "FP32", "data": [null]},
-        {"name": "support_tickets", "shape": [1], "datatype": "INT64", "data": [0]}
+        {"name": "support_tickets", "shape": [1], "datatype": "INT64", "data": [0]},
+        {"name": "addons", "shape": [1], "datatype": "INT64", "data": [0]}
     ]});
     let err = e
         .v2_infer("frame", None, v2.to_string().as_bytes())
@@ -475,4 +485,6 @@ fn a_signature_that_does_not_fit_the_graph_is_refused_at_load() {
     assert!(col("contract").strict_categories);
     assert!(!col("contract").nullable);
     assert!(!col("region").strict_categories);
+    assert!(col("addons").strict_categories);
+    assert!(!col("support_tickets").strict_categories);
 }
