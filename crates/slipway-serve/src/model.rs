@@ -1,8 +1,9 @@
 //! What the server scores with: a model's input columns (from its signature),
 //! what it predicts, and a [`Scorer`] that turns encoded rows into
-//! predictions. Slipway's own models and ONNX models are two scorers; both
-//! are built from the model directory's files (no I/O here: the caller reads
-//! the files).
+//! predictions. Slipway's own models and ONNX models (one float tensor here;
+//! one input per column in [`crate::onnx_columns`]) are the scorers; all are
+//! built from the model directory's files (no I/O here: the caller reads the
+//! files).
 
 use std::sync::Arc;
 
