@@ -54,6 +54,7 @@ def _datasets():
     xm[:, :5] = num
     xm[:, 5] = contract
     out["churn_columns"] = train_test_split(xm, y, test_size=0.2, random_state=42, stratify=y)
+    out["churn_frame"] = _churn_frame()
     x, y = load_diabetes(return_X_y=True)
     out["diabetes"] = train_test_split(x.astype(np.float32), y, test_size=0.25, random_state=42)
     iris = load_iris()
@@ -62,6 +63,44 @@ def _datasets():
         iris.data.astype(np.float32), names, test_size=0.3, random_state=42, stratify=names
     )
     return out
+
+
+def _churn_frame():
+    """A churn-like DataFrame as skl2onnx users convert it (one ONNX input per column):
+    int64 and float32 numbers (some missing), string categories and an int64 category. A few
+    test rows carry a region never seen in training (OneHotEncoder(handle_unknown="ignore"):
+    all zeros)."""
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.RandomState(13)
+    n = 1200
+    plan = rng.choice(["basic", "standard", "premium"], n, p=[0.5, 0.3, 0.2])
+    region = rng.choice(["north_america", "europe", "asia_pacific", "latam"], n)
+    contract = rng.choice(["month-to-month", "one-year", "two-year"], n, p=[0.55, 0.25, 0.2])
+    tenure = rng.randint(1, 72, n).astype(np.int64)
+    tickets = rng.poisson(1.0, n).astype(np.int64)
+    addons = rng.randint(0, 4, n).astype(np.int64)
+    charges = (20 + 80 * rng.rand(n) + 30 * (plan == "premium")).astype(np.float32)
+    logit = (-1.0 + 1.5 * (contract == "month-to-month") - 0.04 * tenure + 0.3 * tickets
+             + 0.01 * charges + 0.4 * (region == "latam") - 0.3 * (addons == 2)
+             + rng.normal(0, 0.5, n))
+    y = (rng.rand(n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
+    charges[rng.rand(n) < 0.05] = np.nan
+    x = pd.DataFrame({"tenure_months": tenure, "monthly_charges": charges, "support_tickets": tickets,
+                      "plan": plan, "region": region, "contract": contract, "addons": addons})
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=42, stratify=y)
+    x_test = x_test.copy()
+    x_test.loc[x_test.index[::17], "region"] = "antarctica"
+    return x_train, x_test, y_train, y_test
+
+
+def _frame_types(x):
+    """skl2onnx initial types for a DataFrame, one [None, 1] input per column."""
+    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
+
+    kinds = {"i": Int64TensorType, "f": FloatTensorType, "O": StringTensorType}
+    return [(c, kinds[x[c].dtype.kind]([None, 1])) for c in x.columns]
 
 
 def _models():
@@ -100,6 +139,21 @@ def _models():
              ])),
              ("gbc", GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0)),
          ]), "skl-columns", {"zipmap": False}),
+        # a DataFrame pipeline converted with one input per column (int64, float, string);
+        # region ignores unknown categories, contract and addons (an int64 category; the default
+        # handle_unknown) refuse them
+        ("gbc_frame_churn", "churn_frame",
+         lambda: Pipeline([
+             ("prep", ColumnTransformer([
+                 ("charges", Pipeline([("impute", SimpleImputer(strategy="median")),
+                                       ("scale", StandardScaler())]), ["monthly_charges"]),
+                 ("counts", StandardScaler(), ["tenure_months", "support_tickets"]),
+                 ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan", "region"]),
+                 ("contract", OneHotEncoder(), ["contract"]),
+                 ("addons", OneHotEncoder(), ["addons"]),
+             ])),
+             ("gbc", GradientBoostingClassifier(n_estimators=40, max_depth=3, random_state=0)),
+         ]), "skl-frame", {}),
         ("gbr_diabetes", "diabetes",
          lambda: GradientBoostingRegressor(n_estimators=60, max_depth=3, random_state=0), "skl", {}),
         ("gbc_iris", "iris",
@@ -114,10 +168,17 @@ def _models():
     ]
 
 
-def _convert(model, kind, n_features, options):
+def _convert(model, kind, x_train, options):
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
+    n_features = x_train.shape[1]
     initial = [("input", FloatTensorType([None, n_features]))]
+    if kind == "skl-frame":
+        from skl2onnx import to_onnx
+
+        opts = {id(model.steps[-1][1]): options} if options else None
+        return to_onnx(model, initial_types=_frame_types(x_train), options=opts,
+                       target_opset={"": 17, "ai.onnx.ml": 3})
     if kind == "skl-columns":
         from skl2onnx import to_onnx
 
@@ -146,6 +207,9 @@ def _jsonable(v):
 
 def _feeds(sess, x):
     ins = sess.get_inputs()
+    if hasattr(x, "columns"):  # a DataFrame: one [n, 1] input per column
+        types = {"tensor(int64)": np.int64, "tensor(float)": np.float32, "tensor(string)": str}
+        return {i.name: x[[i.name]].to_numpy().astype(types[i.type]) for i in ins}
     if len(ins) == 1:
         return {ins[0].name: x}
     return {"num": x[:, :-1].astype(np.float32), "contract": x[:, -1:].astype(str)}
@@ -171,6 +235,22 @@ def _ort_outputs(sess, x):
     return res
 
 
+def _cell(v):
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    return _jsonable(v)
+
+
+def _inputs_json(sess, x):
+    """The test rows: `inputs` (one float matrix) or `columns` (rows per graph input)."""
+    if len(sess.get_inputs()) == 1 and not hasattr(x, "columns"):
+        return {"inputs": [[_jsonable(v) for v in row] for row in x]}
+    feeds = _feeds(sess, x)
+    return {"columns": {name: [[_cell(v) for v in row] for row in f] for name, f in feeds.items()}}
+
+
 def generate(out_dir: Path):
     import onnxruntime as ort
 
@@ -184,7 +264,7 @@ def generate(out_dir: Path):
         x_train, x_test, y_train, y_test = data[ds]
         model = factory()
         model.fit(x_train, y_train)
-        onx = _convert(model, kind, x_train.shape[1], options)
+        onx = _convert(model, kind, x_train, options)
         onx.doc_string = ""
         onx.graph.name = name  # onnxmltools names graphs with a random uuid
         opsets = sorted(((o.domain, o.version) for o in onx.opset_import))  # set order varies
@@ -209,10 +289,7 @@ def generate(out_dir: Path):
             "input_name": sess.get_inputs()[0].name,
             "n_rows": int(x_test.shape[0]),
             "n_features": int(x_test.shape[1]),
-            **({"inputs": [[_jsonable(v) for v in row] for row in x_test]}
-               if len(sess.get_inputs()) == 1 else
-               {"columns": {"num": [[_jsonable(v) for v in row[:-1]] for row in x_test],
-                            "contract": [[str(row[-1])] for row in x_test]}}),
+            **_inputs_json(sess, x_test),
             "onnxruntime_vs_python_max_abs_diff": diff,
             **res,
         }

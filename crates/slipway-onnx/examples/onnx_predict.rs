@@ -1,6 +1,7 @@
 //! `cargo run --release -p slipway-onnx --example onnx_predict -- MODEL.onnx INPUT.json [--bench]`
 //!
-//! INPUT.json: `{"inputs": [[f, ...], ...]}` (null is a missing value), e.g. a
+//! INPUT.json: `{"inputs": [[f, ...], ...]}` (null is a missing value), or
+//! `{"n_rows", "columns": {input: rows}}` typed by the model's inputs, e.g. a
 //! fixture's NAME.expected.json. Prints `{"label", "probabilities" | "values",
 //! "class_labels"}` as JSON on stdout. With `--bench`, also prints the
 //! single-row latency (µs per one-row call, best of 5 passes over all rows)
@@ -9,7 +10,7 @@
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use slipway_onnx::{Column, Labels, OnnxModel};
+use slipway_onnx::{Column, ElementType, Labels, OnnxModel};
 
 fn labels(l: &Labels) -> Value {
     match l {
@@ -64,20 +65,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .iter()
                 .flat_map(|r| r.as_array().into_iter().flatten())
                 .collect();
-            let col = if cells.iter().any(|c| c.is_string()) {
-                Column::String(
+            let elem_type = model
+                .inputs()
+                .iter()
+                .find(|i| i.name == *name)
+                .map(|i| i.elem_type);
+            let col = match elem_type {
+                Some(ElementType::String) => Column::String(
                     cells
                         .iter()
                         .map(|c| c.as_str().unwrap_or("").to_string())
                         .collect(),
-                )
-            } else {
-                Column::Float(
+                ),
+                Some(ElementType::Int64) => {
+                    Column::Int64(cells.iter().map(|c| c.as_i64().unwrap_or(0)).collect())
+                }
+                _ => Column::Float(
                     cells
                         .iter()
                         .map(|c| c.as_f64().map_or(f32::NAN, |f| f as f32))
                         .collect(),
-                )
+                ),
             };
             cols.push((name.as_str(), col));
         }

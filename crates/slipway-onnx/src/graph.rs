@@ -1,13 +1,15 @@
 //! Loading (decode, check every operator, plan) and running a model.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::attrs::Attrs;
 use crate::ops::{BinOp, CastTo, Norm, Op, PostTransform};
 use crate::proto::{self, data_type, NodeProto, ValueInfoProto};
 use crate::tensor::{self, Data, Tensor, Value};
 use crate::tree::TreeEnsemble;
-use crate::{Column, ElementType, Labels, OnnxError, OnnxOutputs, TensorInfo, ValueKind};
+use crate::{
+    Column, ElementType, Labels, OnnxError, OnnxOutputs, StringInputUse, TensorInfo, ValueKind,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -427,7 +429,19 @@ impl OnnxModel {
         columns: &[(&str, Column)],
         n_rows: usize,
     ) -> Result<OnnxOutputs, OnnxError> {
-        for (name, _) in columns {
+        self.run_inputs(
+            columns.iter().map(|(n, c)| (*n, c.clone())).collect(),
+            n_rows,
+        )
+    }
+
+    /// [`OnnxModel::run_columns`] taking the values by value (no copy).
+    pub fn run_inputs(
+        &self,
+        mut columns: Vec<(&str, Column)>,
+        n_rows: usize,
+    ) -> Result<OnnxOutputs, OnnxError> {
+        for (name, _) in &columns {
             if !self.inputs.iter().any(|i| i.name == *name) {
                 return Err(OnnxError::BadInput(format!(
                     "the model has no input '{name}' (inputs: {})",
@@ -438,18 +452,30 @@ impl OnnxModel {
         let mut feeds = Vec::with_capacity(self.inputs.len());
         for (info, &slot) in self.inputs.iter().zip(&self.input_slots) {
             let mut given = columns.iter().filter(|(n, _)| *n == info.name);
-            let (Some((_, col)), None) = (given.next(), given.next()) else {
+            let (Some(_), None) = (given.next(), given.next()) else {
                 return Err(OnnxError::BadInput(format!(
                     "input '{}' must be given exactly once (inputs: {})",
                     info.name,
                     self.input_names()
                 )));
             };
+            let at = columns
+                .iter()
+                .position(|(n, _)| *n == info.name)
+                .unwrap_or_default();
+            let col = columns.swap_remove(at).1;
             let (data, len, kind) = match (col, info.elem_type) {
-                (Column::Float(v), ElementType::Float) => (Data::F32(v.clone()), v.len(), "float"),
-                (Column::Int64(v), ElementType::Int64) => (Data::I64(v.clone()), v.len(), "int64"),
+                (Column::Float(v), ElementType::Float) => {
+                    let len = v.len();
+                    (Data::F32(v), len, "float")
+                }
+                (Column::Int64(v), ElementType::Int64) => {
+                    let len = v.len();
+                    (Data::I64(v), len, "int64")
+                }
                 (Column::String(v), ElementType::String) => {
-                    (Data::Str(v.clone()), v.len(), "string")
+                    let len = v.len();
+                    (Data::Str(v), len, "string")
                 }
                 _ => {
                     return Err(OnnxError::BadInput(format!(
@@ -481,6 +507,105 @@ impl OnnxModel {
             feeds.push((slot, Value::Tensor(Tensor { shape, data })));
         }
         self.run(feeds)
+    }
+
+    /// What the graph does with string input `name`, when all it does is
+    /// compare the strings with category lists (OneHotEncoder `cats_strings`,
+    /// after Identity, Reshape, Flatten or Gather): then every string outside
+    /// [`StringInputUse::categories`] gives the same outputs as any other, and
+    /// a caller may feed one stand-in for all of them. None when `name` is not
+    /// a string input, or when its strings reach anything else (an output).
+    pub fn string_input_use(&self, name: &str) -> Option<StringInputUse> {
+        let i = self
+            .inputs
+            .iter()
+            .position(|x| x.name == name && x.elem_type == ElementType::String)?;
+        let mut reached = vec![false; self.n_dyn];
+        reached[self.input_slots[i]] = true;
+        let is_reached = |s: &Slot, reached: &[bool]| matches!(s, Slot::Dyn(d) if reached[*d]);
+        let mut all = BTreeSet::new();
+        let mut strict: Option<BTreeSet<String>> = None;
+        for step in &self.steps {
+            if !step.inputs.iter().any(|s| is_reached(s, &reached)) {
+                continue;
+            }
+            match &step.op {
+                Op::Identity | Op::Reshape(_) | Op::Flatten(_) | Op::GatherCols { .. } => {
+                    for o in step.outputs.iter().flatten() {
+                        reached[*o] = true;
+                    }
+                }
+                Op::OneHot {
+                    cats: Labels::String(cats),
+                    zeros,
+                } => {
+                    all.extend(cats.iter().cloned());
+                    if !zeros {
+                        // Only strings every strict encoder knows pass them all.
+                        let these: BTreeSet<String> = cats.iter().cloned().collect();
+                        strict = Some(match strict {
+                            None => these,
+                            Some(s) => s.intersection(&these).cloned().collect(),
+                        });
+                    }
+                }
+                _ => return None,
+            }
+        }
+        if self.roles.iter().any(|(s, _, _)| is_reached(s, &reached)) {
+            return None;
+        }
+        Some(StringInputUse {
+            unknown_fails: strict.is_some(),
+            categories: strict.unwrap_or(all).into_iter().collect(),
+        })
+    }
+
+    /// The int64 categories that every OneHotEncoder refusing unknown values
+    /// (`zeros=0`, `cats_int64s`) reading int64 input `name` knows (after
+    /// Identity, Reshape, Flatten, Gather or Cast to int64): any other value
+    /// makes the model fail. None when no such encoder reads the input.
+    pub fn int_input_strict_categories(&self, name: &str) -> Option<Vec<i64>> {
+        let i = self
+            .inputs
+            .iter()
+            .position(|x| x.name == name && x.elem_type == ElementType::Int64)?;
+        let mut reached = vec![false; self.n_dyn];
+        reached[self.input_slots[i]] = true;
+        let mut strict: Option<BTreeSet<i64>> = None;
+        for step in &self.steps {
+            if !step
+                .inputs
+                .iter()
+                .any(|s| matches!(s, Slot::Dyn(d) if reached[*d]))
+            {
+                continue;
+            }
+            match &step.op {
+                Op::Identity
+                | Op::Reshape(_)
+                | Op::Flatten(_)
+                | Op::GatherCols { .. }
+                | Op::Cast(CastTo::Int64) => {
+                    for o in step.outputs.iter().flatten() {
+                        reached[*o] = true;
+                    }
+                }
+                Op::OneHot {
+                    cats: Labels::Int64(cats),
+                    zeros: false,
+                } => {
+                    let these: BTreeSet<i64> = cats.iter().copied().collect();
+                    strict = Some(match strict {
+                        None => these,
+                        Some(s) => s.intersection(&these).copied().collect(),
+                    });
+                }
+                // Other uses are numeric: no value makes them fail.
+                _ => {}
+            }
+        }
+        strict.map(|s| s.into_iter().collect())
     }
 
     fn input_names(&self) -> String {
@@ -699,7 +824,7 @@ fn compile_node(b: &mut Builder, node: &NodeProto) -> Result<Option<Step>, OnnxE
         }
         ("ai.onnx.ml", "Scaler") => {
             let (s, m) = b.input(node, 0)?;
-            expect_kind(node, m, &[Kind::F32])?;
+            expect_kind(node, m, &[Kind::F32, Kind::I64])?;
             let offset = a.floats("offset")?;
             let scale = a.floats("scale")?;
             if offset.is_empty() || scale.is_empty() {
@@ -800,17 +925,20 @@ fn compile_node(b: &mut Builder, node: &NodeProto) -> Result<Option<Step>, OnnxE
                 return Err(a.err("only Concat along axis 1 is supported"));
             }
             let mut width = Some(0usize);
+            let mut kind = None;
             for i in 0..node.input.len() {
                 let (s, m) = b.input(node, i)?;
-                expect_kind(node, m, &[Kind::F32])?;
+                // skl2onnx joins int64 columns before scaling them.
+                expect_kind(node, m, &[*kind.get_or_insert(m.kind)])?;
+                expect_kind(node, m, &[Kind::F32, Kind::I64])?;
                 width = width.zip(m.width).map(|(x, y)| x + y);
                 inputs.push(s);
             }
-            if inputs.is_empty() {
+            let Some(kind) = kind else {
                 return Err(a.err("Concat without inputs"));
-            }
-            outs.push(meta(Kind::F32, width));
-            Op::Concat
+            };
+            outs.push(meta(kind, width));
+            Op::Concat(axis)
         }
         ("ai.onnx", "ArgMax") => {
             let (s, m) = b.input(node, 0)?;

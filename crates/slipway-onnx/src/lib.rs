@@ -99,6 +99,17 @@ pub enum Column {
     String(Vec<String>),
 }
 
+/// How a model uses one string input ([`OnnxModel::string_input_use`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StringInputUse {
+    /// The strings the model tells apart, sorted and deduplicated; it treats
+    /// every other string alike (a one-hot row of zeros).
+    pub categories: Vec<String>,
+    /// True when a string outside `categories` makes the model fail
+    /// (OneHotEncoder `zeros=0`: scikit-learn's `handle_unknown="error"`).
+    pub unknown_fails: bool,
+}
+
 /// The outputs of one call, one entry per row.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OnnxOutputs {

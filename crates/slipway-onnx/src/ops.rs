@@ -135,7 +135,8 @@ pub(crate) enum Op {
     Cast(CastTo),
     Identity,
     ZipMap(Labels),
-    Concat,
+    /// Concat along this axis (1 or -1).
+    Concat(i64),
     ArgMax {
         keepdims: bool,
     },
@@ -346,13 +347,20 @@ impl Op {
                 ))])
             }
             Op::Scaler { offset, scale } => {
-                let (x, n, c) = f32_2d(inputs[0])?;
+                let x = take_tensor(inputs[0])?;
+                let (n, c) = x.rows_cols()?;
                 check_width("offset", offset.len(), c)?;
                 check_width("scale", scale.len(), c)?;
                 let mut out = Vec::with_capacity(x.len());
+                // onnxruntime scales an int64 input as float(x), as here.
+                let value = |i: usize| match &x.data {
+                    Data::F32(v) => Ok(v[i]),
+                    Data::I64(v) => Ok(v[i] as f32),
+                    Data::Str(_) => Err("Scaler input is strings".to_string()),
+                };
                 for r in 0..n {
                     for j in 0..c {
-                        out.push((x[r * c + j] - per_col(offset, j)) * per_col(scale, j));
+                        out.push((value(r * c + j)? - per_col(offset, j)) * per_col(scale, j));
                     }
                 }
                 Ok(vec![t(Tensor::f32(vec![n, c], out))])
@@ -429,26 +437,7 @@ impl Op {
                     labels: labels.clone(),
                 }])
             }
-            Op::Concat => {
-                let mut parts = Vec::with_capacity(inputs.len());
-                let mut rows = None;
-                for v in inputs {
-                    let (x, n, c) = f32_2d(v)?;
-                    if *rows.get_or_insert(n) != n {
-                        return Err("Concat inputs have different row counts".into());
-                    }
-                    parts.push((x, c));
-                }
-                let n = rows.unwrap_or(0);
-                let width: usize = parts.iter().map(|p| p.1).sum();
-                let mut out = Vec::with_capacity(n * width);
-                for r in 0..n {
-                    for (x, c) in &parts {
-                        out.extend_from_slice(&x[r * c..(r + 1) * c]);
-                    }
-                }
-                Ok(vec![t(Tensor::f32(vec![n, width], out))])
-            }
+            Op::Concat(axis) => Ok(vec![t(concat(inputs, *axis)?)]),
             Op::ArgMax { keepdims } => {
                 let (x, n, c) = f32_2d(inputs[0])?;
                 if c == 0 {
@@ -560,6 +549,82 @@ impl Op {
             }
         }
     }
+}
+
+/// Concat along axis 1 (or -1) of tensors of one element type and rank:
+/// `[n, c_i]` (`[c]`: one row), or along the last axis of `[n, 1, k_i]`
+/// (skl2onnx joins OneHotEncoder outputs so).
+fn concat(inputs: &[&Value], axis: i64) -> Result<Tensor, String> {
+    let parts: Vec<&Tensor> = inputs
+        .iter()
+        .map(|v| take_tensor(v))
+        .collect::<Result<_, _>>()?;
+    let first = parts.first().ok_or("Concat without inputs")?;
+    let rank = first.shape.len();
+    let last = match rank {
+        1 | 2 => true,
+        3 => axis == -1 || axis == 2,
+        _ => false,
+    };
+    if !last {
+        return Err(format!(
+            "Concat of shape {:?} along axis {axis} is not supported",
+            first.shape
+        ));
+    }
+    // [c] is one row, [n, 1, k] is n rows of k.
+    let rows = |p: &Tensor| if rank == 1 { 1 } else { p.shape[0] };
+    let n = rows(first);
+    let mut width = 0;
+    for p in &parts {
+        if p.shape.len() != rank || rows(p) != n || (rank == 3 && p.shape[1] != first.shape[1]) {
+            return Err(format!(
+                "Concat inputs of shapes {:?} and {:?} do not fit",
+                first.shape, p.shape
+            ));
+        }
+        width += p.shape[rank - 1];
+    }
+    let n = n * if rank == 3 { first.shape[1] } else { 1 };
+    fn join<T: Clone>(parts: &[(&[T], usize)], n: usize, width: usize) -> Vec<T> {
+        let mut out = Vec::with_capacity(n * width);
+        for r in 0..n {
+            for (x, c) in parts {
+                out.extend_from_slice(&x[r * c..(r + 1) * c]);
+            }
+        }
+        out
+    }
+    let mut shape = if rank == 1 {
+        vec![1, 0]
+    } else {
+        first.shape.clone()
+    };
+    let r = shape.len();
+    shape[r - 1] = width;
+    let data = match &first.data {
+        Data::F32(_) => Data::F32(join(
+            &parts
+                .iter()
+                .map(|p| Ok((p.as_f32()?, p.shape[rank - 1])))
+                .collect::<Result<Vec<_>, String>>()?,
+            n,
+            width,
+        )),
+        Data::I64(_) => Data::I64(join(
+            &parts
+                .iter()
+                .map(|p| match &p.data {
+                    Data::I64(v) => Ok((&v[..], p.shape[rank - 1])),
+                    _ => Err("Concat inputs of different types".to_string()),
+                })
+                .collect::<Result<Vec<_>, String>>()?,
+            n,
+            width,
+        )),
+        Data::Str(_) => return Err("Concat of strings is not supported".into()),
+    };
+    Ok(Tensor { shape, data })
 }
 
 fn gather_cols(x: &Tensor, indices: &[i64], scalar: bool) -> Result<Tensor, String> {

@@ -582,3 +582,167 @@ fn model_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<OnnxModel>();
 }
+
+/// A model with one string input `s` [N, 1] and the given nodes/outputs.
+fn string_model(nodes: Vec<NodeProto>, outputs: &[(&str, i32)]) -> OnnxModel {
+    one_input_model(("s", data_type::STRING), nodes, outputs)
+}
+
+fn one_input_model(
+    (input, elem): (&str, i32),
+    nodes: Vec<NodeProto>,
+    outputs: &[(&str, i32)],
+) -> OnnxModel {
+    let bytes = ModelProto {
+        ir_version: 8,
+        graph: Some(GraphProto {
+            node: nodes,
+            name: "g".into(),
+            input: vec![tensor_info(input, elem, &[-1, 1])],
+            output: outputs
+                .iter()
+                .map(|(n, t)| tensor_info(n, *t, &[-1, 1]))
+                .collect(),
+            ..Default::default()
+        }),
+        opset_import: vec![
+            OperatorSetIdProto {
+                domain: String::new(),
+                version: 17,
+            },
+            OperatorSetIdProto {
+                domain: "ai.onnx.ml".into(),
+                version: 3,
+            },
+        ],
+        ..Default::default()
+    }
+    .encode_to_vec();
+    OnnxModel::load(&bytes).unwrap()
+}
+
+fn one_hot(input: &str, output: &str, cats: &[&str], zeros: i64) -> NodeProto {
+    node(
+        "OneHotEncoder",
+        "ai.onnx.ml",
+        &[input],
+        &[output],
+        vec![strings("cats_strings", cats), int("zeros", zeros)],
+    )
+}
+
+#[test]
+fn string_inputs_are_described_by_the_categories_they_are_compared_with() {
+    use slipway_onnx::StringInputUse;
+    // skl2onnx DataFrame pipeline: region ignores unknown categories, contract refuses them
+    let m = OnnxModel::load(&fixture("gbc_frame_churn")).unwrap();
+    assert_eq!(
+        m.string_input_use("region"),
+        Some(StringInputUse {
+            categories: vec![
+                "asia_pacific".into(),
+                "europe".into(),
+                "latam".into(),
+                "north_america".into()
+            ],
+            unknown_fails: false,
+        })
+    );
+    let contract = m.string_input_use("contract").unwrap();
+    assert_eq!(
+        contract.categories,
+        ["month-to-month", "one-year", "two-year"]
+    );
+    assert!(contract.unknown_fails);
+    assert_eq!(m.string_input_use("tenure_months"), None);
+    assert_eq!(m.string_input_use("nope"), None);
+    // through Gather
+    let m = OnnxModel::load(&fixture("gbc_columns_churn")).unwrap();
+    assert!(m.string_input_use("contract").is_some());
+
+    // Two encoders: tolerant ones see the union, strict ones only what all of them know.
+    let m = string_model(
+        vec![
+            node("Identity", "", &["s"], &["t"], vec![]),
+            one_hot("s", "a", &["b", "a"], 1),
+            one_hot("t", "c", &["c", "b"], 1),
+        ],
+        &[("a", data_type::FLOAT), ("c", data_type::FLOAT)],
+    );
+    assert_eq!(
+        m.string_input_use("s"),
+        Some(StringInputUse {
+            categories: vec!["a".into(), "b".into(), "c".into()],
+            unknown_fails: false
+        })
+    );
+    let m = string_model(
+        vec![
+            one_hot("s", "a", &["a", "b", "c"], 0),
+            one_hot("s", "c", &["d", "c", "b"], 0),
+            one_hot("s", "e", &["e"], 1),
+        ],
+        &[("a", data_type::FLOAT), ("c", data_type::FLOAT)],
+    );
+    assert_eq!(
+        m.string_input_use("s"),
+        Some(StringInputUse {
+            categories: vec!["b".into(), "c".into()],
+            unknown_fails: true
+        })
+    );
+    // A string that reaches an output is more than a category: None.
+    let m = string_model(
+        vec![
+            node("Identity", "", &["s"], &["label"], vec![]),
+            one_hot("s", "a", &["a"], 1),
+        ],
+        &[("label", data_type::STRING), ("a", data_type::FLOAT)],
+    );
+    assert_eq!(m.string_input_use("s"), None);
+}
+
+#[test]
+fn int64_inputs_name_the_categories_strict_encoders_know() {
+    let enc = |input: &str, output: &str, cats: &[i64], zeros: i64| {
+        node(
+            "OneHotEncoder",
+            "ai.onnx.ml",
+            &[input],
+            &[output],
+            vec![ints("cats_int64s", cats), int("zeros", zeros)],
+        )
+    };
+    let cast = node(
+        "Cast",
+        "",
+        &["t"],
+        &["tc"],
+        vec![int("to", i64::from(data_type::INT64))],
+    );
+    // skl2onnx: Cast to int64, then OneHotEncoder(handle_unknown="error") is zeros=0.
+    let m = one_input_model(
+        ("t", data_type::INT64),
+        vec![
+            cast.clone(),
+            enc("tc", "a", &[2, 0, 1], 0),
+            enc("t", "b", &[1, 2, 3], 0),
+            enc("t", "c", &[7], 1),
+        ],
+        &[("a", data_type::FLOAT), ("b", data_type::FLOAT)],
+    );
+    assert_eq!(m.int_input_strict_categories("t"), Some(vec![1, 2]));
+    let m = one_input_model(
+        ("t", data_type::INT64),
+        vec![cast, enc("tc", "a", &[2, 0, 1], 1)],
+        &[("a", data_type::FLOAT)],
+    );
+    assert_eq!(m.int_input_strict_categories("t"), None);
+    let m = OnnxModel::load(&fixture("gbc_frame_churn")).unwrap();
+    assert_eq!(m.int_input_strict_categories("tenure_months"), None);
+    assert_eq!(
+        m.int_input_strict_categories("addons"),
+        Some(vec![0, 1, 2, 3])
+    );
+    assert_eq!(m.int_input_strict_categories("plan"), None);
+}

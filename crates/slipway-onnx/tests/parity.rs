@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use slipway_onnx::{Column, Labels, OnnxModel, OnnxOutputs};
+use slipway_onnx::{Column, ElementType, Labels, OnnxModel, OnnxOutputs};
 
 const TOL: f64 = 1e-5;
 
@@ -91,8 +91,9 @@ fn run_fixture(name: &str) {
     }
 }
 
-/// Inputs given per graph input (`"columns": {name: rows}`): floats or strings.
-fn columns_of(exp: &Value) -> Vec<(String, Column)> {
+/// Inputs given per graph input (`"columns": {name: rows}`), typed by the
+/// model's input: floats (null: missing), int64 or strings.
+fn columns_of(model: &OnnxModel, exp: &Value) -> Vec<(String, Column)> {
     let mut cols = Vec::new();
     for (name, rows) in exp["columns"].as_object().unwrap() {
         let cells: Vec<&Value> = rows
@@ -101,20 +102,23 @@ fn columns_of(exp: &Value) -> Vec<(String, Column)> {
             .iter()
             .flat_map(|r| r.as_array().unwrap())
             .collect();
-        let col = if cells.iter().any(|c| c.is_string()) {
-            Column::String(
+        let info = model.inputs().iter().find(|i| i.name == *name).unwrap();
+        let col = match info.elem_type {
+            ElementType::String => Column::String(
                 cells
                     .iter()
                     .map(|c| c.as_str().unwrap().to_string())
                     .collect(),
-            )
-        } else {
-            Column::Float(
+            ),
+            ElementType::Int64 => {
+                Column::Int64(cells.iter().map(|c| c.as_i64().unwrap()).collect())
+            }
+            _ => Column::Float(
                 cells
                     .iter()
                     .map(|c| c.as_f64().map_or(f32::NAN, |f| f as f32))
                     .collect(),
-            )
+            ),
         };
         cols.push((name.clone(), col));
     }
@@ -122,7 +126,7 @@ fn columns_of(exp: &Value) -> Vec<(String, Column)> {
 }
 
 fn run_columns(model: &OnnxModel, exp: &Value) -> OnnxOutputs {
-    let cols = columns_of(exp);
+    let cols = columns_of(model, exp);
     let refs: Vec<(&str, Column)> = cols.iter().map(|(n, c)| (n.as_str(), c.clone())).collect();
     model
         .run_columns(&refs, exp["n_rows"].as_u64().unwrap() as usize)
@@ -186,6 +190,12 @@ fn gbc_columns_churn_column_transformer_two_inputs() {
 }
 
 #[test]
+fn gbc_frame_churn_one_input_per_dataframe_column() {
+    // int64, float and string inputs; unseen regions in the test rows.
+    run_fixture("gbc_frame_churn");
+}
+
+#[test]
 fn gbr_diabetes_regressor() {
     run_fixture("gbr_diabetes");
 }
@@ -220,6 +230,7 @@ fn every_fixture_is_tested() {
         [
             "gbc_breast_cancer",
             "gbc_columns_churn",
+            "gbc_frame_churn",
             "gbc_iris",
             "gbr_diabetes",
             "lgbm_breast_cancer",

@@ -3,7 +3,9 @@
 //! - [`model`]: what is served: input columns from the signature, the
 //!   [`model::Scorer`] trait, and its two implementations: Slipway's own
 //!   models (`slipway train`) and ONNX models (through `slipway-onnx`: the
-//!   named features go into the one float tensor in signature order). A
+//!   named features go into the one float tensor in signature order, or, for
+//!   a DataFrame pipeline with one input per column, [`onnx_columns`], into
+//!   the input of the same name: strings, int64 or floats). A
 //!   model the server cannot run (an MLflow sklearn pickle) is refused when
 //!   loaded, with how to log it instead.
 //! - [`protocol`]: request/response shapes as plain serde types: the guide's
@@ -30,6 +32,7 @@ pub mod features;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod onnx_columns;
 pub mod predlog;
 pub mod protocol;
 pub mod validate;

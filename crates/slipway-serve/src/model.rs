@@ -1,13 +1,14 @@
 //! What the server scores with: a model's input columns (from its signature),
 //! what it predicts, and a [`Scorer`] that turns encoded rows into
-//! predictions. Slipway's own models and ONNX models are two scorers; both
-//! are built from the model directory's files (no I/O here: the caller reads
-//! the files).
+//! predictions. Slipway's own models and ONNX models (one float tensor here;
+//! one input per column in [`crate::onnx_columns`]) are the scorers; all are
+//! built from the model directory's files (no I/O here: the caller reads the
+//! files).
 
 use std::sync::Arc;
 
 use serde_json::Value;
-use slipway_onnx::{ElementType, Labels, OnnxModel};
+use slipway_onnx::{ElementType, Labels, OnnxModel, OnnxOutputs};
 use slipway_train::dataset::ColumnType;
 use slipway_train::gbm::Task;
 use slipway_train::package::{ModelPackage, INPUT_EXAMPLE_FILE, METADATA_FILE, MODEL_FILE};
@@ -25,6 +26,12 @@ pub struct InputColumn {
     /// String columns: the categories seen in training, sorted; a value's
     /// code is its index, anything else is an unseen category (missing).
     pub categories: Option<Vec<String>>,
+    /// True when the model fails on a value outside `categories` (an ONNX
+    /// OneHotEncoder from scikit-learn's `handle_unknown="error"`, on a
+    /// string or an int64 column; then `categories` holds the int64 ones as
+    /// text), so such a value is refused as invalid input instead of being
+    /// an unseen category.
+    pub strict_categories: bool,
 }
 
 impl InputColumn {
@@ -207,6 +214,7 @@ pub fn signature_columns(mlmodel: &[u8]) -> Result<Option<Vec<InputColumn>>, Loa
                 .and_then(Value::as_bool)
                 .unwrap_or(true),
             categories: None,
+            strict_categories: false,
         });
     }
     Ok(Some(columns))
@@ -287,8 +295,9 @@ impl Scorer for SlipwayScorer {
     }
 }
 
-/// ONNX models (skl2onnx, onnxmltools), through `slipway-onnx`: the named
-/// features go into the one float tensor in signature order.
+/// ONNX models with one float tensor input (skl2onnx, onnxmltools), through
+/// `slipway-onnx`: the named features go into the tensor in signature order.
+/// Models with one input per column: [`crate::onnx_columns`].
 pub struct OnnxScorer {
     model: OnnxModel,
 }
@@ -304,6 +313,57 @@ fn all_labels(labels: &Labels) -> Vec<Value> {
     (0..labels.len()).map(|i| label_at(labels, i)).collect()
 }
 
+/// Scored rows from an ONNX model's outputs: a regressor's first value; a
+/// classifier's label, and the positive class's probability (binary) or the
+/// predicted class's (multi-class).
+pub(crate) fn onnx_score_rows(out: &OnnxOutputs, n_rows: usize) -> Vec<ScoreRow> {
+    let mut result = Vec::with_capacity(n_rows);
+    if let Some((values, k)) = &out.values {
+        for r in 0..n_rows {
+            let v = values.get(r * k.max(&1)).copied().unwrap_or(f32::NAN);
+            result.push(ScoreRow {
+                prediction: Value::from(f64::from(v)),
+                probability: None,
+            });
+        }
+        return result;
+    }
+    for r in 0..n_rows {
+        let prediction = out.label.as_ref().map_or(Value::Null, |l| label_at(l, r));
+        let probability = out.probabilities.as_ref().and_then(|(p, k)| {
+            let k = *k;
+            if k == 2 {
+                p.get(r * 2 + 1).map(|&v| f64::from(v))
+            } else {
+                // Multi-class: the predicted class's probability.
+                let classes = out.class_labels.as_ref().map(all_labels)?;
+                let i = classes.iter().position(|c| *c == prediction)?;
+                p.get(r * k + i).map(|&v| f64::from(v))
+            }
+        });
+        result.push(ScoreRow {
+            prediction,
+            probability,
+        });
+    }
+    result
+}
+
+/// What an ONNX model predicts, learnt from one run (`probe`).
+fn onnx_output(probe: &OnnxOutputs) -> Output {
+    if probe.values.is_some() && probe.label.is_none() {
+        Output::Regressor
+    } else {
+        let classes = probe
+            .class_labels
+            .as_ref()
+            .map(all_labels)
+            .unwrap_or_else(|| vec![Value::from(0), Value::from(1)]);
+        let positive = if classes.len() == 2 { 1 } else { 0 };
+        Output::Classifier { classes, positive }
+    }
+}
+
 impl Scorer for OnnxScorer {
     fn score(&self, rows: &[f64], n_rows: usize) -> Result<Vec<ScoreRow>, ScoreError> {
         let x: Vec<f32> = rows.iter().map(|&v| v as f32).collect();
@@ -311,37 +371,33 @@ impl Scorer for OnnxScorer {
             .model
             .run_f32(&x, n_rows)
             .map_err(|e| ScoreError(e.to_string()))?;
-        let mut result = Vec::with_capacity(n_rows);
-        if let Some((values, k)) = &out.values {
-            for r in 0..n_rows {
-                let v = values.get(r * k.max(&1)).copied().unwrap_or(f32::NAN);
-                result.push(ScoreRow {
-                    prediction: Value::from(f64::from(v)),
-                    probability: None,
-                });
-            }
-            return Ok(result);
-        }
-        for r in 0..n_rows {
-            let prediction = out.label.as_ref().map_or(Value::Null, |l| label_at(l, r));
-            let probability = out.probabilities.as_ref().and_then(|(p, k)| {
-                let k = *k;
-                if k == 2 {
-                    p.get(r * 2 + 1).map(|&v| f64::from(v))
-                } else {
-                    // Multi-class: the predicted class's probability.
-                    let classes = out.class_labels.as_ref().map(all_labels)?;
-                    let i = classes.iter().position(|c| *c == prediction)?;
-                    p.get(r * k + i).map(|&v| f64::from(v))
-                }
-            });
-            result.push(ScoreRow {
-                prediction,
-                probability,
-            });
-        }
-        Ok(result)
+        Ok(onnx_score_rows(&out, n_rows))
     }
+}
+
+/// One row every column accepts: a known category in a strict column, a
+/// missing value where allowed (an unseen category for other string
+/// columns), else zero (warm-up and output probing).
+fn neutral_row(columns: &[InputColumn]) -> Vec<f64> {
+    columns
+        .iter()
+        .map(|c| match c.column_type {
+            ColumnType::String
+                if c.strict_categories && c.categories.as_ref().is_some_and(|v| !v.is_empty()) =>
+            {
+                0.0
+            }
+            ColumnType::String => f64::NAN,
+            _ if c.nullable => f64::NAN,
+            _ if c.strict_categories => c
+                .categories
+                .iter()
+                .flatten()
+                .find_map(|t| t.parse().ok())
+                .unwrap_or(0.0),
+            _ => 0.0,
+        })
+        .collect()
 }
 
 impl ServedModel {
@@ -376,6 +432,7 @@ impl ServedModel {
                         column_type: c.column_type,
                         nullable: c.nullable,
                         categories: c.categories.clone(),
+                        strict_categories: false,
                     })
                     .collect();
                 let label = &package.metadata.label;
@@ -423,17 +480,25 @@ impl ServedModel {
                 let model = OnnxModel::load(&bytes).map_err(|e| LoadError::Onnx(e.to_string()))?;
                 let inputs = model.inputs();
                 if inputs.len() != 1 || inputs[0].elem_type != ElementType::Float {
-                    return Err(LoadError::Onnx(format!(
-                        "the model takes {} input(s) ({}); Slipway serves ONNX models with one float \
-                         tensor input [n, n_features] (skl2onnx: initial_types=[(\"input\", \
-                         FloatTensorType([None, n_features]))])",
-                        inputs.len(),
-                        inputs
-                            .iter()
-                            .map(|i| format!("{}: {:?}", i.name, i.elem_type))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )));
+                    // A DataFrame pipeline: one input per column, by name.
+                    let (columns, scorer) =
+                        crate::onnx_columns::plan(model, signature_columns(mlmodel)?)?;
+                    let probe = scorer
+                        .run(&neutral_row(&columns), 1)
+                        .map_err(|e| LoadError::Onnx(e.0))?;
+                    let example = example_rows(example.as_deref(), &columns);
+                    return Ok(ServedModel {
+                        name: identity.name,
+                        version: identity.version,
+                        uri: identity.uri,
+                        run_id: identity.run_id,
+                        model_id: identity.model_id,
+                        flavor: "onnx",
+                        columns,
+                        output: onnx_output(&probe),
+                        scorer: Box::new(scorer),
+                        example,
+                    });
                 }
                 let width = match inputs[0].shape.as_slice() {
                     [_, w] if *w > 0 => Some(*w as usize),
@@ -445,8 +510,9 @@ impl ServedModel {
                         {
                             return Err(LoadError::Onnx(format!(
                                 "signature column `{}` is a string, but the ONNX model takes one float \
-                                 tensor: encode categories before the model (e.g. OneHotEncoder in the \
-                                 pipeline is fine only when converted into the graph with numeric inputs)",
+                                 tensor: convert the pipeline with one input per DataFrame column \
+                                 (StringTensorType([None, 1]) for string columns) so the graph encodes \
+                                 the categories",
                                 bad.name
                             )));
                         }
@@ -474,6 +540,7 @@ impl ServedModel {
                                 column_type: ColumnType::Float,
                                 nullable: true,
                                 categories: None,
+                                strict_categories: false,
                             })
                             .collect()
                     }
@@ -482,17 +549,7 @@ impl ServedModel {
                 let probe = model
                     .run_f32(&vec![0.0; columns.len()], 1)
                     .map_err(|e| LoadError::Onnx(e.to_string()))?;
-                let output = if probe.values.is_some() && probe.label.is_none() {
-                    Output::Regressor
-                } else {
-                    let classes = probe
-                        .class_labels
-                        .as_ref()
-                        .map(all_labels)
-                        .unwrap_or_else(|| vec![Value::from(0), Value::from(1)]);
-                    let positive = if classes.len() == 2 { 1 } else { 0 };
-                    Output::Classifier { classes, positive }
-                };
+                let output = onnx_output(&probe);
                 let example = example_rows(example.as_deref(), &columns);
                 Ok(ServedModel {
                     name: identity.name,
@@ -557,12 +614,12 @@ impl ServedModel {
                 let (encoded, problems) = crate::validate::encode_positional(&self.columns, rows);
                 if !problems.is_empty() {
                     // An example that does not validate still warms the model.
-                    vec![f64::NAN; self.columns.len()]
+                    neutral_row(&self.columns)
                 } else {
                     encoded
                 }
             }
-            None => vec![f64::NAN; self.columns.len()],
+            None => neutral_row(&self.columns),
         };
         let n = rows.len() / self.columns.len().max(1);
         for _ in 0..3 {

@@ -1116,6 +1116,7 @@ mod tests {
             nullable: true,
             categories: (column_type == ColumnType::String)
                 .then(|| vec!["basic".to_string(), "pro".to_string()]),
+            strict_categories: false,
         }
     }
 

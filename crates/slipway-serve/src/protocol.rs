@@ -748,6 +748,8 @@ impl Cell<'_> {
             }
             ColumnType::Float if !f.is_finite() || f.abs() > f64::from(f32::MAX) => Err(bail()),
             _ if !f.is_finite() => Err(bail()),
+            // A value the model's encoder refuses: the general path names it.
+            _ if col.strict_categories && !crate::validate::known_number(col, f) => Err(bail()),
             _ => Ok(f),
         }
     }
@@ -783,9 +785,9 @@ impl<'de> Visitor<'de> for Cell<'_> {
     fn visit_str<E: de::Error>(self, s: &str) -> Result<f64, E> {
         let col = self.0;
         match col.column_type {
-            // An unseen category scores as a missing value, but the
-            // prediction log must keep what was sent, which the code
-            // cannot: the general parser takes that body.
+            // An unseen category scores as a missing value (a strict
+            // column's is an error), but the prediction log must keep what
+            // was sent, which a code cannot: the general parser takes it.
             ColumnType::String => col
                 .categories
                 .as_ref()
@@ -1333,6 +1335,7 @@ mod fast_tests {
             column_type,
             nullable,
             categories: cats.map(|c| c.iter().map(|s| s.to_string()).collect()),
+            strict_categories: false,
         };
         vec![
             col("tenure", ColumnType::Long, false, None),

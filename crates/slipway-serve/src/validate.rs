@@ -9,8 +9,12 @@
 //!   refused unless the column is nullable (NaN) — infinities never pass;
 //! - a boolean column takes `true`/`false`, `0`/`1` or `"true"`/`"false"`;
 //! - a string (categorical) column takes a string; an unseen category is a
-//!   missing value, as in training; a number or boolean is accepted only when
-//!   its text is one of the categories (`1` for category `"1"`);
+//!   missing value, as in training (an error when the model refuses unknown
+//!   categories: `strict_categories`); a number or boolean is accepted only
+//!   when its text is one of the categories (`1` for category `"1"`);
+//! - a numeric column whose model refuses unknown values (an ONNX int64
+//!   input one-hot encoded with `handle_unknown="error"`) takes only its
+//!   categories;
 //! - `null` or an absent feature is a missing value, allowed only in a column
 //!   the signature marks `required: false` (training data had missing values);
 //! - a feature the model does not take is an error.
@@ -45,6 +49,34 @@ fn category(col: &InputColumn, text: &str) -> Option<f64> {
         .map(|i| i as f64)
 }
 
+/// Whether a number is one of a strict numeric column's categories (an
+/// ONNX int64 input one-hot encoded with unknown values refused).
+pub fn known_number(col: &InputColumn, f: f64) -> bool {
+    col.categories
+        .iter()
+        .flatten()
+        .any(|c| c.parse::<f64>().ok() == Some(f))
+}
+
+/// A strict column's categories, for messages (shortened when long).
+fn category_list(col: &InputColumn) -> String {
+    let cats = col.categories.as_deref().unwrap_or_default();
+    let quote = col.column_type == ColumnType::String;
+    let mut s: Vec<String> = cats
+        .iter()
+        .take(20)
+        .map(|c| if quote { format!("{c:?}") } else { c.clone() })
+        .collect();
+    if cats.len() > 20 {
+        s.push(format!("... ({} in all)", cats.len()));
+    }
+    if s.is_empty() {
+        "no category".into()
+    } else {
+        s.join(", ")
+    }
+}
+
 fn number_text(n: &serde_json::Number) -> String {
     match n.as_f64() {
         Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
@@ -71,11 +103,16 @@ pub fn encode_value(col: &InputColumn, value: Option<&Value>) -> Result<f64, Str
     };
     match col.column_type {
         ColumnType::String => match v {
-            Value::String(s) => Ok(match &col.categories {
+            Value::String(s) => match category(col, s) {
+                Some(code) => Ok(code),
+                None if col.strict_categories => Err(format!(
+                    "unknown category {}: the model takes {}",
+                    describe(v),
+                    category_list(col)
+                )),
                 // An unseen category is a missing value, as in training.
-                Some(_) => category(col, s).unwrap_or(f64::NAN),
-                None => f64::NAN,
-            }),
+                None => Ok(f64::NAN),
+            },
             Value::Number(n) => category(col, &number_text(n)).ok_or_else(|| {
                 format!(
                     "expected a string (categorical column), got {}",
@@ -122,6 +159,13 @@ pub fn encode_value(col: &InputColumn, value: Option<&Value>) -> Result<f64, Str
                     }
                     if col.column_type == ColumnType::Float && f.abs() > f64::from(f32::MAX) {
                         return Err(format!("{} is out of the float range", describe(v)));
+                    }
+                    if col.strict_categories && !known_number(col, f) {
+                        return Err(format!(
+                            "unknown category {}: the model takes {}",
+                            describe(v),
+                            category_list(col)
+                        ));
                     }
                     Ok(f)
                 }

@@ -44,24 +44,28 @@ fn columns() -> Vec<InputColumn> {
             column_type: ColumnType::Long,
             nullable: false,
             categories: None,
+            strict_categories: false,
         },
         InputColumn {
             name: "plan".into(),
             column_type: ColumnType::String,
             nullable: false,
             categories: Some(vec!["basic".into(), "premium".into()]),
+            strict_categories: false,
         },
         InputColumn {
             name: "charges".into(),
             column_type: ColumnType::Double,
             nullable: true,
             categories: None,
+            strict_categories: false,
         },
         InputColumn {
             name: "active".into(),
             column_type: ColumnType::Boolean,
             nullable: true,
             categories: None,
+            strict_categories: false,
         },
     ]
 }
