@@ -347,6 +347,7 @@ impl PredictionLog {
         let thread = std::thread::Builder::new()
             .name("slipway-predlog".into())
             .spawn(move || {
+                lower_priority();
                 writer(
                     rx,
                     segments,
@@ -395,6 +396,18 @@ impl PredictionLog {
 impl Drop for PredictionLog {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// The writer yields the CPU to request threads when both want it: on a
+/// small machine under load, a segment being built must not delay answers
+/// (its work is a few percent of a core, so it keeps up at a lower weight).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on this thread's own id; no memory is shared.
+    unsafe {
+        let tid = libc::gettid();
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
     }
 }
 
