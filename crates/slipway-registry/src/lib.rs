@@ -15,7 +15,7 @@ pub mod store;
 pub mod uri;
 pub mod webhooks;
 
-pub use service::Registry;
+pub use service::{Registry, EVENT_RECHECK_INTERVAL, MAX_EVENT_WAIT};
 pub use stage::Stage;
 pub use store::{EventDraft, NewModelVersion, RegistryStore};
 pub use uri::{ModelRef, ResolvedModel};
