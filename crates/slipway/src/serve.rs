@@ -7,8 +7,8 @@
 //! slot never race): the registry's event feed (long polls of
 //! `/api/2.0/slipway/registry/events`, so a promotion is served within
 //! moments), and polling every `--poll-interval` seconds as the backstop,
-//! and the only trigger against a tracking server without the feed
-//! (`mlflow server`).
+//! and the only trigger against a tracking server without the feed (one
+//! that answers 404 there).
 
 use anyhow::Context;
 use clap::Args;
@@ -31,6 +31,7 @@ Examples:
   slipway serve --model models:/churn-classifier@champion --port 8080 --tracking-uri http://127.0.0.1:5000
   slipway serve --model models:/churn-classifier/Production --canary models:/churn-classifier@challenger=10
   slipway serve --model models:/churn-classifier/Production --shadow models:/churn-classifier/Staging
+  slipway serve --model models:/churn-classifier@champion --no-registry-events --poll-interval 30
 
   curl -s localhost:8080/predict -d '{\"customer_id\": \"C1\", \"features\": {\"tenure_days\": 12, \"plan\": \"basic\"}}'
   curl -s localhost:8080/invocations -H 'Content-Type: application/json' -d '{\"dataframe_records\": [{...}]}'
@@ -42,8 +43,9 @@ Routes: POST /predict, /predict/batch ({\"instances\": [{customer_id, features},
 The server follows the URI's stage or alias and swaps in a new version without dropping a request:
 it long-polls the registry's event feed, so a promotion is served within moments, and re-checks
 every --poll-interval seconds as a backstop (the only check against a tracking server without the
-feed, such as mlflow server; --no-registry-events turns the feed off). Predictions are logged as Parquet segments in a directory (--prediction-log DIR;
-schema slipway-predictions/2, read with pandas.read_parquet(DIR) or duckdb DIR/*.parquet).";
+feed; --no-registry-events turns the feed off). Predictions are logged as
+Parquet segments in a directory (--prediction-log DIR; schema slipway-predictions/2, read with
+pandas.read_parquet(DIR) or duckdb DIR/*.parquet).";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -251,8 +253,9 @@ impl Trigger {
     }
 }
 
-/// The tracking server has no event feed (`mlflow server`, or a Slipway
-/// from before it): 404 on the endpoint.
+/// The tracking server has no event feed: 404 on the endpoint (`mlflow
+/// server` answers so). A Slipway server that ignores `wait_ms` still
+/// answers, at once; [`FEED_EARLY_PAUSE`] keeps that from spinning.
 fn feed_unsupported(e: &slipway_client::Error) -> bool {
     matches!(e, slipway_client::Error::Api { status: 404, .. }) && !e.is_not_found()
 }
