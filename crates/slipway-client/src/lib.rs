@@ -80,7 +80,7 @@ mod run;
 
 pub use artifacts::artifact_uri_to_relative;
 pub use error::{ApiErrorCode, Error, Result};
-pub use model_registry::{Lineage, ResolvedModel};
+pub use model_registry::{Lineage, ResolvedModel, EVENT_WAIT_MARGIN, MAX_EVENT_WAIT};
 pub use run::ActiveRun;
 pub use slipway_core::ErrorCode;
 pub use slipway_protocol::*;
@@ -320,8 +320,18 @@ impl SlipwayClient {
     }
 
     async fn send_json<R: DeserializeOwned>(&self, req: RequestBuilder, url: String) -> Result<R> {
+        self.send_json_within(req, url, self.timeout).await
+    }
+
+    /// [`send_json`](Self::send_json) with its own total time limit (long polls).
+    async fn send_json_within<R: DeserializeOwned>(
+        &self,
+        req: RequestBuilder,
+        url: String,
+        timeout: Duration,
+    ) -> Result<R> {
         let resp = req
-            .timeout(self.timeout)
+            .timeout(timeout)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await

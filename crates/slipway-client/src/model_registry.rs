@@ -16,10 +16,23 @@ use crate::{
     TransitionModelVersionStage, UpdateModelVersion, UpdateRegisteredModel, DEFAULT_PAGE_SIZE,
 };
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 const SLIPWAY_REGISTRY: &str = "/api/2.0/slipway/registry";
 /// Page size of [`SlipwayClient::registry_events_all`].
 const EVENTS_PAGE_SIZE: i64 = 1000;
+/// The longest wait the server grants a long poll of the event feed
+/// ([`SlipwayClient::wait_registry_events`]); longer waits are cut to it.
+pub const MAX_EVENT_WAIT: Duration = Duration::from_secs(60);
+/// Time a long poll may take beyond its wait (the server's last store read,
+/// the network) before the client gives up on it.
+pub const EVENT_WAIT_MARGIN: Duration = Duration::from_secs(30);
+
+#[derive(Deserialize)]
+struct EventsPage {
+    #[serde(default)]
+    events: Vec<RegistryEvent>,
+}
 
 /// A model version with the run and data it came from
 /// (`GET /api/2.0/slipway/registry/lineage`).
@@ -477,11 +490,6 @@ impl SlipwayClient {
         after: i64,
         max_results: Option<i64>,
     ) -> Result<Vec<RegistryEvent>> {
-        #[derive(Deserialize)]
-        struct Events {
-            #[serde(default)]
-            events: Vec<RegistryEvent>,
-        }
         let after = after.to_string();
         let max = max_results.map(|m| m.to_string());
         let mut q = vec![("after", after.as_str())];
@@ -491,8 +499,42 @@ impl SlipwayClient {
         if let Some(m) = max.as_deref() {
             q.push(("max_results", m));
         }
-        let resp: Events = self
+        let resp: EventsPage = self
             .get_json(&format!("{SLIPWAY_REGISTRY}/events"), &q)
+            .await?;
+        Ok(resp.events)
+    }
+
+    /// The long poll of `GET /api/2.0/slipway/registry/events` (`wait_ms`):
+    /// like [`registry_events`](Self::registry_events), but when no event
+    /// after `after` exists yet the server answers as soon as one is
+    /// committed, or with an empty list once `wait` (at most
+    /// [`MAX_EVENT_WAIT`]) has passed. The request may take that long, so its
+    /// time limit is the wait plus [`EVENT_WAIT_MARGIN`], not the client's.
+    /// Servers without the feed (`mlflow server`) answer 404
+    /// `ENDPOINT_NOT_FOUND`.
+    pub async fn wait_registry_events(
+        &self,
+        name: Option<&str>,
+        after: i64,
+        max_results: Option<i64>,
+        wait: Duration,
+    ) -> Result<Vec<RegistryEvent>> {
+        let wait = wait.min(MAX_EVENT_WAIT);
+        let after = after.to_string();
+        let wait_ms = wait.as_millis().to_string();
+        let max = max_results.map(|m| m.to_string());
+        let mut q = vec![("after", after.as_str()), ("wait_ms", wait_ms.as_str())];
+        if let Some(n) = name {
+            q.push(("name", n));
+        }
+        if let Some(m) = max.as_deref() {
+            q.push(("max_results", m));
+        }
+        let url = self.url(&format!("{SLIPWAY_REGISTRY}/events"));
+        let req = self.request(reqwest::Method::GET, &url).query(&q);
+        let resp: EventsPage = self
+            .send_json_within(req, url, wait + EVENT_WAIT_MARGIN)
             .await?;
         Ok(resp.events)
     }

@@ -3,6 +3,7 @@
 use slipway_client::*;
 use slipway_server::ServerConfig;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 struct TestServer {
@@ -597,6 +598,66 @@ async fn aliases_events_and_users() {
     let everything = c.registry_events_all(None).await.unwrap();
     assert_eq!(everything.len(), 8);
     assert_eq!(everything[7].name, "other");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_events_long_poll() {
+    let s = start().await;
+    // A client whose own call limit is shorter than the wait: the long poll
+    // must get the wait plus a margin instead.
+    let c = SlipwayClient::builder(s.client.base_url())
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    c.create_registered_model("churn").await.unwrap();
+    let first = c
+        .wait_registry_events(Some("churn"), 0, None, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    let after = first[0].id;
+
+    let started = Instant::now();
+    let none = c
+        .wait_registry_events(Some("churn"), after, None, Duration::from_millis(1200))
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+    assert!(started.elapsed() >= Duration::from_millis(1200));
+
+    let waiting = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.wait_registry_events(Some("churn"), after, None, Duration::from_secs(30))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!waiting.is_finished());
+    c.set_registered_model_tag("churn", "k", "v").await.unwrap();
+    c.delete_registered_model("churn").await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the long poll never answered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].kind, "registered_model_deleted");
+    assert!(got.iter().all(|e| e.id > after), "{got:?}");
+}
+
+#[tokio::test]
+async fn registry_events_long_poll_against_a_server_without_the_feed() {
+    let router = axum::Router::new().route("/health", axum::routing::get(|| async { "OK" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let c = SlipwayClient::new(format!("http://{addr}")).unwrap();
+    let e = c
+        .wait_registry_events(None, 0, None, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::EndpointNotFound), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,15 +11,28 @@ use slipway_protocol::*;
 use slipway_tracking::search::{ModelVersionSearch, Page, RegisteredModelSearch};
 use slipway_tracking::TrackingStore;
 use std::sync::Arc;
-use tokio::sync::broadcast;
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
 
 const MAX_ALIAS_LENGTH: usize = 255;
+
+/// The longest a long poll of the event feed waits ([`Registry::wait_for_events`]);
+/// a longer `wait_ms` is cut to this.
+pub const MAX_EVENT_WAIT: Duration = Duration::from_secs(60);
+
+/// How often a waiting long poll re-reads the store: writers in other
+/// processes sharing the database (the CLI's embedded store) do not reach
+/// this process's broadcast, and `id > after` is one indexed read.
+pub const EVENT_RECHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn RegistryStore>,
     tracking: Arc<dyn TrackingStore>,
     events: broadcast::Sender<RegistryEvent>,
+    /// `true` once the server shuts down: long polls answer at once.
+    closing: Arc<watch::Sender<bool>>,
 }
 
 /// A model version with the run and data it came from.
@@ -106,7 +119,14 @@ impl Registry {
             store,
             tracking,
             events,
+            closing: Arc::new(watch::Sender::new(false)),
         }
+    }
+
+    /// Ends every waiting long poll now and makes later ones answer without
+    /// waiting, so a graceful shutdown does not wait out [`MAX_EVENT_WAIT`].
+    pub fn close_waiters(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Committed registry events, as they happen (serving's hot reload, webhooks).
@@ -669,6 +689,64 @@ impl Registry {
         limit: usize,
     ) -> Result<Vec<RegistryEvent>> {
         self.store.events(name, after, limit.clamp(1, 10_000)).await
+    }
+
+    /// [`events`](Self::events) as a long poll: when no event after `after`
+    /// exists yet, waits up to `wait_ms` milliseconds (at most
+    /// [`MAX_EVENT_WAIT`]) for one to be committed, then answers, possibly
+    /// with nothing. Commits in this process wake it at once; commits by
+    /// other processes on the same database are seen within
+    /// [`EVENT_RECHECK_INTERVAL`].
+    pub async fn wait_for_events(
+        &self,
+        name: Option<&str>,
+        after: i64,
+        limit: usize,
+        wait_ms: i64,
+    ) -> Result<Vec<RegistryEvent>> {
+        if wait_ms < 0 {
+            return Err(Error::invalid(format!(
+                "Invalid value for parameter 'wait_ms': {wait_ms}. It must be a number of milliseconds >= 0 (at most {}).",
+                MAX_EVENT_WAIT.as_millis()
+            )));
+        }
+        let wait = Duration::from_millis(wait_ms as u64).min(MAX_EVENT_WAIT);
+        // Subscribe before the first read, so a commit between the two still wakes us.
+        let mut commits = Some(self.events.subscribe());
+        let mut closing = self.closing.subscribe();
+        let found = self.events(name, after, limit).await?;
+        if !found.is_empty() || wait.is_zero() || *closing.borrow_and_update() {
+            return Ok(found);
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            // Fixed before waiting, so a stream of other models' events cannot postpone it.
+            let recheck =
+                tokio::time::sleep_until(deadline.min(Instant::now() + EVENT_RECHECK_INTERVAL));
+            tokio::pin!(recheck);
+            loop {
+                tokio::select! {
+                    received = async {
+                        match commits.as_mut() {
+                            Some(rx) => rx.recv().await,
+                            None => std::future::pending().await,
+                        }
+                    } => match received {
+                        // Another model's event: nothing new for this poll.
+                        Ok(e) if name.is_some_and(|n| n != e.name) => continue,
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        // Cannot happen while `self` holds the sender; the timer still runs.
+                        Err(broadcast::error::RecvError::Closed) => commits = None,
+                    },
+                    _ = &mut recheck => break,
+                    _ = closing.wait_for(|closed| *closed) => return Ok(Vec::new()),
+                }
+            }
+            let found = self.events(name, after, limit).await?;
+            if !found.is_empty() || Instant::now() >= deadline {
+                return Ok(found);
+            }
+        }
     }
 }
 

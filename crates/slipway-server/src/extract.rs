@@ -70,8 +70,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
-        serde_html_form::from_str(query)
+        let de = serde_html_form::Deserializer::from_bytes(query.as_bytes());
+        serde_path_to_error::deserialize(de)
             .map(Params)
-            .map_err(|e| ApiError::invalid(format!("Invalid query parameters: {e}")))
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path == "." || path.is_empty() {
+                    ApiError::invalid(format!("Invalid query parameters: {inner}"))
+                } else {
+                    ApiError::invalid(format!("Invalid value for parameter '{path}': {inner}"))
+                }
+            })
     }
 }

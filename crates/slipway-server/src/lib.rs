@@ -145,10 +145,7 @@ pub async fn serve(config: ServerConfig, state: AppState) -> Result<(), StartErr
         })?;
     let local: SocketAddr = listener.local_addr().map_err(StartError::Serve)?;
     tracing::info!(%local, "slipway server listening");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(StartError::Serve)
+    serve_listener(listener, state, shutdown_signal()).await
 }
 
 /// Serves on an already bound listener until `shutdown` completes (the
@@ -158,6 +155,13 @@ pub async fn serve_listener(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    let registry = state.registry.clone();
+    // Graceful shutdown waits for in-flight requests: end the event feed's
+    // long polls first, or one could hold the exit for a minute.
+    let shutdown = async move {
+        shutdown.await;
+        registry.close_waiters();
+    };
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await

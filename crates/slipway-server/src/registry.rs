@@ -365,6 +365,9 @@ struct EventsQuery {
     after: Option<i64>,
     #[serde(deserialize_with = "slipway_core::json::de_opt_i64")]
     max_results: Option<i64>,
+    /// Long poll: wait up to this many milliseconds for an event after `after`.
+    #[serde(deserialize_with = "slipway_core::json::de_opt_i64")]
+    wait_ms: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -372,19 +375,26 @@ struct EventsResponse {
     events: Vec<RegistryEvent>,
 }
 
+/// `GET /api/2.0/slipway/registry/events?name=&after=&max_results=&wait_ms=`:
+/// recorded events with id > `after`, oldest first. With `wait_ms` (capped at
+/// [`slipway_registry::MAX_EVENT_WAIT`]), a long poll: when there is none yet,
+/// answers as soon as one is committed, or with `{"events": []}` when the
+/// wait ends (or the server shuts down).
 async fn events(
     State(s): State<AppState>,
     Params(q): Params<EventsQuery>,
 ) -> Reply<EventsResponse> {
     let limit = q.max_results.unwrap_or(1000).clamp(1, 10_000) as usize;
-    let events = s
-        .registry
-        .events(
-            q.name.as_deref().filter(|n| !n.is_empty()),
-            q.after.unwrap_or(0),
-            limit,
-        )
-        .await?;
+    let name = q.name.as_deref().filter(|n| !n.is_empty());
+    let after = q.after.unwrap_or(0);
+    let events = match q.wait_ms {
+        Some(wait_ms) => {
+            s.registry
+                .wait_for_events(name, after, limit, wait_ms)
+                .await?
+        }
+        None => s.registry.events(name, after, limit).await?,
+    };
     Ok(Json(EventsResponse { events }))
 }
 

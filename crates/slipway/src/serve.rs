@@ -2,6 +2,13 @@
 //! and warm the model, serve it (slipway-serve's engine and router), and
 //! follow the URI: when its stage or alias points at a new version, load and
 //! warm that beside the old one and swap atomically.
+//!
+//! Following has two triggers feeding one reloader task (so two reloads of a
+//! slot never race): the registry's event feed (long polls of
+//! `/api/2.0/slipway/registry/events`, so a promotion is served within
+//! moments), and polling every `--poll-interval` seconds as the backstop,
+//! and the only trigger against a tracking server without the feed (one
+//! that answers 404 there).
 
 use anyhow::Context;
 use clap::Args;
@@ -9,11 +16,12 @@ use slipway_client::SlipwayClient;
 use slipway_serve::engine::Engine;
 use slipway_serve::model::{detect_format, ModelIdentity, ModelRef, ServedModel};
 use slipway_serve::predlog::PredictionLog;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 use crate::{TrackingUri, UsageError};
 
@@ -23,6 +31,7 @@ Examples:
   slipway serve --model models:/churn-classifier@champion --port 8080 --tracking-uri http://127.0.0.1:5000
   slipway serve --model models:/churn-classifier/Production --canary models:/churn-classifier@challenger=10
   slipway serve --model models:/churn-classifier/Production --shadow models:/churn-classifier/Staging
+  slipway serve --model models:/churn-classifier@champion --no-registry-events --poll-interval 30
 
   curl -s localhost:8080/predict -d '{\"customer_id\": \"C1\", \"features\": {\"tenure_days\": 12, \"plan\": \"basic\"}}'
   curl -s localhost:8080/invocations -H 'Content-Type: application/json' -d '{\"dataframe_records\": [{...}]}'
@@ -31,10 +40,12 @@ Examples:
 Routes: POST /predict, /predict/batch ({\"instances\": [{customer_id, features}, ...]}), /invocations
 (MLflow: dataframe_split, dataframe_records, instances, inputs, text/csv), /v2/models/NAME/infer
 (Open Inference Protocol); GET /health, /metrics, /ping, /version, /v2, /v2/health/{live,ready}.
-The server follows the URI's stage or alias (--poll-interval) and swaps in a new version without
-dropping a request. Predictions are logged as Parquet segments in a directory (--prediction-log DIR;
-schema slipway-predictions/3: one typed column per feature beside the prediction; read with
-pandas.read_parquet(DIR) or duckdb DIR/*.parquet).";
+The server follows the URI's stage or alias and swaps in a new version without dropping a request:
+it long-polls the registry's event feed, so a promotion is served within moments, and re-checks
+every --poll-interval seconds as a backstop (the only check against a tracking server without the
+feed; --no-registry-events turns the feed off). Predictions are logged as Parquet segments in a
+directory (--prediction-log DIR; schema slipway-predictions/3: one typed column per feature beside
+the prediction; read with pandas.read_parquet(DIR) or duckdb DIR/*.parquet).";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -61,9 +72,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URI")]
     pub shadow: Option<String>,
 
-    /// Seconds between checks of what the URIs resolve to (hot reload); 0 turns it off
+    /// Seconds between checks of what the URIs resolve to: the backstop of the registry's
+    /// event feed for hot reload, and the only check without it; 0 turns polling off
     #[arg(long, default_value_t = 5.0, value_name = "S")]
     pub poll_interval: f64,
+
+    /// Do not follow the registry's event feed; reload by polling only (--poll-interval)
+    #[arg(long)]
+    pub no_registry_events: bool,
 
     /// Largest request body accepted (bigger: 413)
     #[arg(long, default_value_t = slipway_serve::engine::DEFAULT_MAX_BODY_BYTES, value_name = "N")]
@@ -181,45 +197,279 @@ fn describe(m: &ServedModel) -> String {
     )
 }
 
-/// Re-resolves every slot's URI; loads, warms and swaps in what changed.
-async fn follow(client: SlipwayClient, engine: Arc<Engine>, every: Duration) {
+/// How long one long poll of the registry's event feed waits (the server's
+/// cap is 60 s; shorter keeps idle connections well inside proxies' timeouts).
+const FEED_WAIT: Duration = Duration::from_secs(25);
+/// First and longest pause after a failed long poll (doubling in between).
+const FEED_RETRY_FIRST: Duration = Duration::from_millis(500);
+const FEED_RETRY_MAX: Duration = Duration::from_secs(30);
+/// Pause after an empty answer that came early (a server shutting down, or
+/// one that ignores `wait_ms`), so the feed never spins.
+const FEED_EARLY_PAUSE: Duration = Duration::from_secs(1);
+/// Page size when looking for the newest event id at start-up.
+const FEED_PAGE: i64 = 10_000;
+
+/// Why the reloader looks at the slots again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Trigger {
+    /// Registry events about these registered models.
+    Models(HashSet<String>),
+    /// Anything may have moved: a poll tick, or the feed lost its place.
+    All,
+}
+
+impl Trigger {
+    /// The registered models `events` may have moved; a rename also names
+    /// the old name, which a slot's URI may still use.
+    fn of(events: &[slipway_client::RegistryEvent]) -> Trigger {
+        let mut names = HashSet::new();
+        for e in events {
+            names.insert(e.name.clone());
+            if e.kind == "registered_model_renamed" {
+                names.extend(e.from.clone());
+            }
+        }
+        Trigger::Models(names)
+    }
+
+    fn merge(self, other: Trigger) -> Trigger {
+        match (self, other) {
+            (Trigger::Models(mut a), Trigger::Models(b)) => {
+                a.extend(b);
+                Trigger::Models(a)
+            }
+            _ => Trigger::All,
+        }
+    }
+
+    /// Every event may change what a URI of that model resolves to (a new
+    /// version moves `latest`, a stage or alias change, a deletion...): the
+    /// re-resolution decides, and costs one call.
+    fn concerns(&self, model: &str) -> bool {
+        match self {
+            Trigger::Models(names) => names.contains(model),
+            Trigger::All => true,
+        }
+    }
+}
+
+/// The tracking server has no event feed: 404 on the endpoint (`mlflow
+/// server` answers so). A Slipway server that ignores `wait_ms` still
+/// answers, at once; [`FEED_EARLY_PAUSE`] keeps that from spinning.
+fn feed_unsupported(e: &slipway_client::Error) -> bool {
+    matches!(e, slipway_client::Error::Api { status: 404, .. }) && !e.is_not_found()
+}
+
+/// The id of the newest recorded registry event (0 when there is none).
+async fn latest_event_id(client: &SlipwayClient) -> Result<i64, slipway_client::Error> {
+    let mut after = 0;
     loop {
-        tokio::time::sleep(every).await;
-        for (role, slot) in engine.slots() {
-            let current = slot.get();
-            let resolved = match resolve(&client, &slot.uri).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::debug!("hot reload: {e}");
+        let page = client.registry_events(None, after, Some(FEED_PAGE)).await?;
+        let full = page.len() as i64 >= FEED_PAGE;
+        match page.last() {
+            Some(e) if e.id > after => after = e.id,
+            _ => return Ok(after),
+        }
+        if !full {
+            return Ok(after);
+        }
+    }
+}
+
+/// Where the event feed starts, found before the models are loaded so that
+/// no change committed while they load is missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FeedStart {
+    /// After this event id.
+    After(i64),
+    /// Not known yet (the server did not answer): the feed finds it later
+    /// and then re-checks every slot.
+    Unknown,
+    /// No feed on this server.
+    Unsupported,
+}
+
+async fn feed_start(client: &SlipwayClient) -> FeedStart {
+    match latest_event_id(client).await {
+        Ok(id) => FeedStart::After(id),
+        Err(e) if feed_unsupported(&e) => FeedStart::Unsupported,
+        Err(e) => {
+            tracing::debug!("registry event feed: cannot read the newest event yet: {e}");
+            FeedStart::Unknown
+        }
+    }
+}
+
+/// Follows the registry's event feed and sends the reloader a [`Trigger`]
+/// for each batch of events. Errors (the server restarting) back off and
+/// retry; a server without the feed ends it.
+async fn follow_feed(
+    client: SlipwayClient,
+    start: Option<i64>,
+    tx: mpsc::UnboundedSender<Trigger>,
+) {
+    let mut after = start;
+    let mut retry = FEED_RETRY_FIRST;
+    let mut failing = false;
+    loop {
+        let step = match after {
+            // What happened before we found our place is unknown: look at every slot once.
+            None => latest_event_id(&client).await.map(|id| {
+                after = Some(id);
+                Some(Trigger::All)
+            }),
+            Some(from) => {
+                let asked = Instant::now();
+                match client
+                    .wait_registry_events(None, from, None, FEED_WAIT)
+                    .await
+                {
+                    Ok(events) if events.is_empty() => {
+                        if asked.elapsed() < FEED_WAIT / 2 {
+                            tokio::time::sleep(FEED_EARLY_PAUSE).await;
+                        }
+                        Ok(None)
+                    }
+                    Ok(events) => {
+                        after = events.iter().map(|e| e.id).max().map(|id| id.max(from));
+                        Ok(Some(Trigger::of(&events)))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match step {
+            Ok(trigger) => {
+                if failing {
+                    tracing::info!("registry event feed: back");
+                    failing = false;
+                }
+                retry = FEED_RETRY_FIRST;
+                if let Some(trigger) = trigger {
+                    if tx.send(trigger).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) if feed_unsupported(&e) => {
+                tracing::info!(
+                    "the tracking server has no registry event feed ({e}): following by polling only"
+                );
+                return;
+            }
+            Err(e) => {
+                if failing {
+                    tracing::debug!("registry event feed: {e}; retrying in {retry:?}");
+                } else {
+                    tracing::warn!(
+                        "registry event feed: {e}; retrying with backoff (polling continues meanwhile)"
+                    );
+                    failing = true;
+                }
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(FEED_RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// The one reloader: on each poll tick or feed trigger, re-resolves the
+/// slots concerned and loads, warms and swaps in what changed.
+async fn follow(
+    client: SlipwayClient,
+    engine: Arc<Engine>,
+    poll: Option<Duration>,
+    mut feed: Option<mpsc::UnboundedReceiver<Trigger>>,
+) {
+    let mut ticks = poll.map(|every| {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    loop {
+        if ticks.is_none() && feed.is_none() {
+            return;
+        }
+        let mut trigger = tokio::select! {
+            _ = async {
+                match ticks.as_mut() {
+                    Some(t) => {
+                        t.tick().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            } => Trigger::All,
+            received = async {
+                match feed.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => match received {
+                Some(t) => t,
+                None => {
+                    feed = None;
                     continue;
                 }
-            };
-            let same = resolved.version.as_deref().unwrap_or_default() == current.version
-                || (resolved.version.is_none() && resolved.model_id == current.model_id);
-            if same && resolved.model_id == current.model_id {
+            },
+        };
+        // Whatever queued up meanwhile is covered by this one pass.
+        if let Some(rx) = feed.as_mut() {
+            while let Ok(more) = rx.try_recv() {
+                trigger = trigger.merge(more);
+            }
+        }
+        reload(&client, &engine, &trigger).await;
+    }
+}
+
+/// Re-resolves the slots `trigger` concerns; loads, warms and swaps in what changed.
+async fn reload(client: &SlipwayClient, engine: &Engine, trigger: &Trigger) {
+    for (role, slot) in engine.slots() {
+        let current = slot.get();
+        if !trigger.concerns(&current.name) {
+            continue;
+        }
+        let resolved = match resolve(client, &slot.uri).await {
+            Ok(r) => r,
+            Err(e) => {
+                // A poll repeats this every few seconds; an event says it once.
+                if *trigger == Trigger::All {
+                    tracing::debug!("hot reload: {e}");
+                } else {
+                    tracing::warn!(
+                        "{}: still serving version {}: {e}",
+                        role.as_str(),
+                        current.version
+                    );
+                }
                 continue;
             }
-            match load(&client, &slot.uri).await {
-                Ok(model) => {
-                    let shown = describe(&model);
-                    let model: ModelRef = Arc::new(model);
-                    engine.swap(role, model);
-                    tracing::info!(
-                        "{}: now serving {shown} (was version {})",
-                        role.as_str(),
-                        current.version
-                    );
-                }
-                Err(e) => {
-                    engine.metrics.reload(role.as_str(), false);
-                    tracing::warn!(
-                        "{}: {} moved to version {}, which cannot be served; still serving version {}: {e:#}",
-                        role.as_str(),
-                        slot.uri,
-                        resolved.version.as_deref().unwrap_or("?"),
-                        current.version
-                    );
-                }
+        };
+        let same = resolved.version.as_deref().unwrap_or_default() == current.version
+            || (resolved.version.is_none() && resolved.model_id == current.model_id);
+        if same && resolved.model_id == current.model_id {
+            continue;
+        }
+        match load(client, &slot.uri).await {
+            Ok(model) => {
+                let shown = describe(&model);
+                let model: ModelRef = Arc::new(model);
+                engine.swap(role, model);
+                tracing::info!(
+                    "{}: now serving {shown} (was version {})",
+                    role.as_str(),
+                    current.version
+                );
+            }
+            Err(e) => {
+                engine.metrics.reload(role.as_str(), false);
+                tracing::warn!(
+                    "{}: {} moved to version {}, which cannot be served; still serving version {}: {e:#}",
+                    role.as_str(),
+                    slot.uri,
+                    resolved.version.as_deref().unwrap_or("?"),
+                    current.version
+                );
             }
         }
     }
@@ -265,6 +515,22 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
     }
     let (client, embedded, shown) = crate::train::connect(tracking, home).await?;
     let result = async {
+        let start = if args.no_registry_events {
+            FeedStart::Unsupported
+        } else {
+            let start = feed_start(&client).await;
+            if start == FeedStart::Unsupported {
+                tracing::info!(
+                    "{shown} has no registry event feed: following by polling only{}",
+                    if args.poll_interval > 0.0 {
+                        ""
+                    } else {
+                        " (off: --poll-interval 0)"
+                    }
+                );
+            }
+            start
+        };
         let champion = load(&client, &args.model)
             .await
             .with_context(|| format!("cannot serve {}", args.model))?;
@@ -302,13 +568,20 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
             .await
             .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
         let addr = listener.local_addr()?;
-        let reloader = (args.poll_interval > 0.0).then(|| {
-            tokio::spawn(follow(
-                client.clone(),
-                engine.clone(),
-                Duration::from_secs_f64(args.poll_interval),
-            ))
-        });
+        let poll = (args.poll_interval > 0.0).then(|| Duration::from_secs_f64(args.poll_interval));
+        let (feed, triggers) = match start {
+            FeedStart::Unsupported => (None, None),
+            FeedStart::After(_) | FeedStart::Unknown => {
+                let after = match start {
+                    FeedStart::After(id) => Some(id),
+                    _ => None,
+                };
+                let (tx, rx) = mpsc::unbounded_channel();
+                let feed = tokio::spawn(follow_feed(client.clone(), after, tx));
+                (Some(feed), Some(rx))
+            }
+        };
+        let reloader = tokio::spawn(follow(client.clone(), engine.clone(), poll, triggers));
         eprintln!(
             "Serving {} on http://{addr} (POST /predict, /predict/batch, /invocations, /v2/models/{}/infer; GET /health, /metrics){}",
             args.model,
@@ -321,9 +594,10 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
         slipway_serve::http::serve(listener, engine.clone(), shutdown_signal())
             .await
             .context("the server failed")?;
-        if let Some(r) = reloader {
-            r.abort();
+        if let Some(f) = feed {
+            f.abort();
         }
+        reloader.abort();
         engine.shutdown();
         eprintln!("Stopped.");
         anyhow::Ok(())
@@ -355,5 +629,109 @@ pub fn run(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> ExitCode {
                 ExitCode::from(1)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slipway_client::RegistryEvent;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn event(id: i64, kind: &str, name: &str, from: Option<&str>) -> RegistryEvent {
+        RegistryEvent {
+            id,
+            kind: kind.into(),
+            name: name.into(),
+            from: from.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn triggers_name_the_models_events_may_have_moved() {
+        let t = Trigger::of(&[
+            event(1, "stage_transitioned", "churn", Some("Staging")),
+            event(2, "registered_model_renamed", "fraud-v2", Some("fraud")),
+        ]);
+        assert!(t.concerns("churn") && t.concerns("fraud") && t.concerns("fraud-v2"));
+        // A stage name in `from` is not a model.
+        assert!(!t.concerns("Staging"));
+        let both = t.merge(Trigger::of(&[event(3, "alias_set", "ltv", None)]));
+        assert!(both.concerns("ltv") && both.concerns("churn"));
+        assert!(!both.concerns("other"));
+        assert_eq!(both.merge(Trigger::All), Trigger::All);
+        assert!(Trigger::All.concerns("anything"));
+    }
+
+    /// A tracking server that answers every request with `response` and
+    /// counts them.
+    async fn canned(response: &'static str) -> (SlipwayClient, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        let counted = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = conn.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        (SlipwayClient::new(url).unwrap(), count)
+    }
+
+    const NOT_FOUND: &str = "HTTP/1.1 404 NOT FOUND\r\nContent-Type: text/html\r\nContent-Length: 9\r\nConnection: close\r\n\r\nNot Found";
+    const UNAVAILABLE: &str =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    const EMPTY: &str = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\nConnection: close\r\n\r\n{\"events\":[]}";
+
+    #[tokio::test]
+    async fn a_server_without_the_feed_ends_it() {
+        let (client, count) = canned(NOT_FOUND).await;
+        assert_eq!(feed_start(&client).await, FeedStart::Unsupported);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tokio::time::timeout(Duration::from_secs(5), follow_feed(client, Some(0), tx))
+            .await
+            .expect("the feed kept going against a server without it");
+        assert_eq!(rx.recv().await, None);
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn feed_errors_back_off_instead_of_spinning() {
+        let (client, count) = canned(UNAVAILABLE).await;
+        assert_eq!(feed_start(&client).await, FeedStart::Unknown);
+        count.store(0, Ordering::SeqCst);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let feed = tokio::spawn(follow_feed(client, None, tx));
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        feed.abort();
+        // At 0, 0.5, 1.5 s (then 3.5 s): three tries, not hundreds.
+        let tries = count.load(Ordering::SeqCst);
+        assert!((2..=4).contains(&tries), "{tries} tries in 2.5 s");
+    }
+
+    #[tokio::test]
+    async fn early_empty_answers_do_not_spin() {
+        // An older server that ignores wait_ms answers at once.
+        let (client, count) = canned(EMPTY).await;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let feed = tokio::spawn(follow_feed(client, Some(0), tx));
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        feed.abort();
+        let polls = count.load(Ordering::SeqCst);
+        assert!((2..=4).contains(&polls), "{polls} polls in 2.5 s");
+        assert!(rx.try_recv().is_err());
     }
 }

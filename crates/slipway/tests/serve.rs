@@ -136,20 +136,26 @@ fn stage(dir: &Path, url: &str, version: &str) {
     assert!(o.status.success(), "{}", err(&o));
 }
 
+/// `slipway serve` of the Production version through the server at `url`,
+/// re-checking every 0.2 s.
 fn start_serve(dir: &Path, url: &str, extra: &[&str]) -> (ChildGuard, u16, PathBuf) {
+    let mut args = vec!["--tracking-uri", url, "--poll-interval", "0.2"];
+    args.extend_from_slice(extra);
+    start_serve_home(&dir.join("unused"), dir, &args)
+}
+
+/// `slipway serve` of the Production version with `SLIPWAY_HOME=home`
+/// (without --tracking-uri: the embedded store under it).
+fn start_serve_home(home: &Path, dir: &Path, extra: &[&str]) -> (ChildGuard, u16, PathBuf) {
     let port = free_port();
     let log = dir.join(format!("predictions-{port}"));
-    let child = slipway(&dir.join("unused"))
+    let child = slipway(home)
         .args([
             "serve",
             "--model",
             "models:/churn-classifier/Production",
-            "--tracking-uri",
-            url,
             "--port",
             &port.to_string(),
-            "--poll-interval",
-            "0.2",
             "--max-body-bytes",
             "100000",
             "--prediction-log",
@@ -170,6 +176,70 @@ fn start_serve(dir: &Path, url: &str, extra: &[&str]) -> (ChildGuard, u16, PathB
         std::thread::sleep(Duration::from_millis(50));
     }
     (guard, port, log)
+}
+
+/// `/predict` requests in a loop on another thread, recording the version
+/// that answered each one and every failure.
+struct Load {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(Vec<String>, Vec<String>)>,
+}
+
+impl Load {
+    fn start(port: u16) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut versions = Vec::new();
+                let mut errors = Vec::new();
+                let body = json!({"customer_id": "C1", "features": features()});
+                while !stop.load(Ordering::Relaxed) {
+                    let (s, v) = post_json(port, "/predict", &body);
+                    if s == 200 {
+                        versions.push(v["model_version"].as_str().unwrap_or("?").to_string());
+                    } else {
+                        errors.push(format!("{s} {v}"));
+                    }
+                }
+                (versions, errors)
+            })
+        };
+        Load { stop, thread }
+    }
+
+    /// Stops; asserts no request failed and the answers went from version 1
+    /// to version 2 once, never back. Returns the versions seen.
+    fn finish(self) -> Vec<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        let (versions, errors) = self.thread.join().unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let first_new = versions
+            .iter()
+            .position(|v| v == "2")
+            .expect("saw version 2");
+        assert!(first_new > 0, "saw no version 1 under load");
+        assert!(versions[..first_new].iter().all(|v| v == "1"));
+        assert!(
+            versions[first_new..].iter().all(|v| v == "2"),
+            "versions went back"
+        );
+        versions
+    }
+}
+
+/// Waits until `/health` names `version`; returns how long that took.
+fn wait_for_version(port: u16, version: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    let wanted = format!("\"model_version\":\"{version}\"");
+    loop {
+        let (_, h) = get(port, "/health");
+        if h.contains(&wanted) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "never reloaded: {h}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -198,7 +268,9 @@ fn serves_every_protocol_refuses_bad_input_and_hot_reloads_under_load() {
     train(dir.path(), &url, &data, 40);
     stage(dir.path(), &url, "1");
 
-    let (mut serve, port, log) = start_serve(dir.path(), &url, &[]);
+    // Polling alone (the backstop, and all there is against mlflow server);
+    // the event feed has its own test below.
+    let (mut serve, port, log) = start_serve(dir.path(), &url, &["--no-registry-events"]);
 
     // The guide's /predict.
     let (s, v) = post_json(
@@ -300,49 +372,12 @@ fn serves_every_protocol_refuses_bad_input_and_hot_reloads_under_load() {
     }
 
     // Hot reload under load: promote version 2 while requests run.
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut versions = Vec::new();
-            let mut errors = Vec::new();
-            let body = json!({"customer_id": "C1", "features": features()});
-            while !stop.load(Ordering::Relaxed) {
-                let (s, v) = post_json(port, "/predict", &body);
-                if s == 200 {
-                    versions.push(v["model_version"].as_str().unwrap_or("?").to_string());
-                } else {
-                    errors.push(format!("{s} {v}"));
-                }
-            }
-            (versions, errors)
-        })
-    };
+    let load = Load::start(port);
     std::thread::sleep(Duration::from_millis(500));
     stage(dir.path(), &url, "2");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, h) = get(port, "/health");
-        if h.contains("\"model_version\":\"2\"") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never reloaded: {h}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_version(port, "2", Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    let (versions, errors) = seen.join().unwrap();
-    assert!(errors.is_empty(), "{errors:?}");
-    let first_new = versions
-        .iter()
-        .position(|v| v == "2")
-        .expect("saw version 2");
-    assert!(first_new > 0, "saw no version 1 under load");
-    assert!(versions[..first_new].iter().all(|v| v == "1"));
-    assert!(
-        versions[first_new..].iter().all(|v| v == "2"),
-        "versions went back"
-    );
+    let versions = load.finish();
 
     let (_, metrics) = get(port, "/metrics");
     assert!(metrics.contains(
@@ -449,4 +484,104 @@ fn canary_splits_by_customer_and_unservable_models_are_refused_at_start() {
     assert!((30..=95).contains(&canary), "canary took {canary} of 200");
     let (_, metrics) = get(port, "/metrics");
     assert!(metrics.contains("role=\"canary\""));
+}
+
+/// The registry's event feed drives the reload: `slipway serve` and
+/// `slipway promote` are separate processes on the same embedded store (no
+/// shared broadcast), and polling is set to an hour, so only the feed's
+/// long poll can bring version 2 in.
+#[test]
+fn a_promotion_by_another_process_is_served_within_seconds_through_the_event_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let data_dir = dir.path().join("data");
+    let o = Command::new(BIN)
+        .args([
+            "datagen",
+            "churn",
+            "--customers",
+            "1000",
+            "--days",
+            "60",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    let mut runs = Vec::new();
+    for rounds in [10, 30] {
+        let config = dir.path().join(format!("train-{rounds}.yaml"));
+        std::fs::write(
+            &config,
+            format!(
+                "experiment: serve-feed\ndata: {{path: {}}}\nlabel: churn\ndrop: [customer_id]\n\
+                 model: {{type: gbm_classifier, params: {{n_estimators: {rounds}, max_depth: 3}}}}\n\
+                 register: churn-classifier\n",
+                data_dir.join("training.parquet").display()
+            ),
+        )
+        .unwrap();
+        let o = slipway(&home)
+            .args(["train", "--quiet", "--json", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", err(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        runs.push(v["run_id"].as_str().unwrap().to_string());
+    }
+    let promote = |run: &str| {
+        let o = slipway(&home)
+            .args([
+                "promote",
+                "--run-id",
+                run,
+                "--stage",
+                "Production",
+                "--force",
+                "--reason",
+                "event feed test",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", err(&o));
+    };
+    promote(&runs[0]);
+
+    let (mut serve, port, _) = start_serve_home(&home, dir.path(), &["--poll-interval", "3600"]);
+    let (_, h) = get(port, "/health");
+    assert!(h.contains("\"model_version\":\"1\""), "{h}");
+
+    let load = Load::start(port);
+    std::thread::sleep(Duration::from_millis(500));
+    promote(&runs[1]);
+    let took = wait_for_version(port, "2", Duration::from_secs(15));
+    eprintln!("version 2 served {took:?} after `slipway promote` exited");
+    std::thread::sleep(Duration::from_millis(300));
+    let versions = load.finish();
+    assert!(versions.len() > 10, "{} requests", versions.len());
+
+    // A long poll in flight does not hold up a graceful stop.
+    #[cfg(unix)]
+    {
+        let stopping = Instant::now();
+        unsafe {
+            libc::kill(serve.0.id() as i32, libc::SIGTERM);
+        }
+        loop {
+            if let Some(status) = serve.0.try_wait().unwrap() {
+                assert!(status.success(), "{status:?}");
+                break;
+            }
+            assert!(
+                stopping.elapsed() < Duration::from_secs(10),
+                "slipway serve took more than 10 s to stop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = &mut serve;
 }
