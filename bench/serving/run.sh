@@ -89,26 +89,26 @@ import json, sys, time, urllib.request
 port, body = sys.argv[1], json.load(open(sys.argv[2]))
 rows = {"instances": [{"customer_id": f"C{i}", "features": body["features"]} for i in range(10_000)]}
 data = json.dumps(rows).encode()
-best = None
-for _ in range(5):
+best = server_ms = None
+for _ in range(10):
     req = urllib.request.Request(f"http://127.0.0.1:{port}/predict/batch", data=data, headers={"Content-Type": "application/json"})
     t = time.perf_counter()
     r = json.load(urllib.request.urlopen(req))
     wall = time.perf_counter() - t
     assert len(r["predictions"]) == 10_000
     best = min(best or 1e9, wall)
-    server_ms = r["latency_ms"]
+    server_ms = min(server_ms or 1e9, r["latency_ms"])
 cols = list(body["features"])
 split = json.dumps({"dataframe_split": {"columns": cols, "data": [[body["features"][c] for c in cols]] * 10_000}}).encode()
 best_split = None
-for _ in range(5):
+for _ in range(10):
     req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=split, headers={"Content-Type": "application/json"})
     t = time.perf_counter()
     r = json.load(urllib.request.urlopen(req))
     assert len(r["predictions"]) == 10_000
     best_split = min(best_split or 1e9, time.perf_counter() - t)
-print(f"{10_000 / best:,.0f} rows/s end to end (best of 5, HTTP + JSON), {10_000 / (server_ms / 1e3):,.0f} rows/s in the server (parse + validate + score); "
-      f"/invocations dataframe_split: {10_000 / best_split:,.0f} rows/s end to end (best of 5)")
+print(f"{10_000 / best:,.0f} rows/s end to end (best of 10, HTTP + JSON), {10_000 / (server_ms / 1e3):,.0f} rows/s in the server (best of 10: parse + validate + score); "
+      f"/invocations dataframe_split: {10_000 / best_split:,.0f} rows/s end to end (best of 10)")
 PYEOF
 )"
 

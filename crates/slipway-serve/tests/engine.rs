@@ -521,3 +521,27 @@ fn router_refuses_oversized_bodies_with_413_and_answers_each_protocols_error_sha
         .metrics_text()
         .contains("slipway_rejected_requests_total{reason=\"body_too_large\"} 1"));
 }
+
+#[test]
+fn a_large_batch_split_across_cores_keeps_row_order() {
+    let e = engine();
+    let n = 9_001;
+    let rows: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"customer_id": format!("C{i}"), "features": {
+                "tenure": i % 101, "plan": if i % 3 == 0 { "premium" } else { "basic" },
+                "charges": 1.5, "active": true}})
+        })
+        .collect();
+    let body = serde_json::to_vec(&json!({ "instances": rows })).unwrap();
+    let out = e.predict_batch(&body).unwrap();
+    assert_eq!(out.predictions.len(), n);
+    for (i, p) in out.predictions.iter().enumerate() {
+        let mut want = ((i % 101) as f64 / 100.0).clamp(0.0, 1.0);
+        if i % 3 == 0 {
+            want = (want + 0.5).min(1.0);
+        }
+        assert_eq!(p.customer_id.as_deref(), Some(format!("C{i}").as_str()));
+        assert_eq!(p.probability, Some(want), "row {i}");
+    }
+}
