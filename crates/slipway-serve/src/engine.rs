@@ -823,7 +823,12 @@ const PARALLEL_MIN_ROWS: usize = 2048;
 /// (the scorers are single-threaded; a 10,000-row batch is ~6 ms of trees).
 fn score_chunked(model: &ServedModel, x: &[f64], n: usize) -> Result<Vec<ScoreRow>, ServeError> {
     let width = model.columns.len().max(1);
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if n < 2 * PARALLEL_MIN_ROWS {
+        return Ok(model.scorer.score(x, n)?);
+    }
+    // Asked once: the answer reads cgroup files, far too slow per request.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
     let chunks = cores.min(n / PARALLEL_MIN_ROWS);
     if chunks <= 1 || x.len() != n * width {
         return Ok(model.scorer.score(x, n)?);

@@ -340,14 +340,8 @@ pub async fn serve(
     engine: Arc<Engine>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Answers are small and written whole: send them at once (as uvicorn
-    // does), never held back waiting for an ACK.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
-    });
+    // No TCP_NODELAY: hyper writes each answer whole, and setting it
+    // measured ~10% fewer requests per second under wrk at concurrency 64.
     axum::serve(listener, router(engine))
         .with_graceful_shutdown(shutdown)
         .await
