@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{err, free_port, serve_home, ChildGuard, BIN};
+use common::{datagen_churn, err, free_port, serve_home, ChildGuard, BIN};
 
 fn slipway(home: &Path) -> Command {
     let mut cmd = Command::new(BIN);
@@ -248,22 +248,7 @@ fn serves_every_protocol_refuses_bad_input_and_hot_reloads_under_load() {
     let (_server, client) = serve_home(&dir.path().join("server"));
     let url = client.base_url().to_string();
     let data_dir = dir.path().join("data");
-    let o = Command::new(BIN)
-        .args([
-            "datagen",
-            "churn",
-            "--customers",
-            "1500",
-            "--days",
-            "60",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&data_dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", err(&o));
-    let data = data_dir.join("training.parquet");
+    let data = datagen_churn(&data_dir, 1500, &[]);
     train(dir.path(), &url, &data, 20);
     train(dir.path(), &url, &data, 40);
     stage(dir.path(), &url, "1");
@@ -407,22 +392,7 @@ fn canary_splits_by_customer_and_unservable_models_are_refused_at_start() {
     let (_server, client) = serve_home(&dir.path().join("server"));
     let url = client.base_url().to_string();
     let data_dir = dir.path().join("data");
-    let o = Command::new(BIN)
-        .args([
-            "datagen",
-            "churn",
-            "--customers",
-            "1000",
-            "--days",
-            "60",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&data_dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", err(&o));
-    let data = data_dir.join("training.parquet");
+    let data = datagen_churn(&data_dir, 1000, &[]);
 
     // Nothing in Production yet: a clear start-up error.
     let o = slipway(&dir.path().join("unused"))
@@ -495,21 +465,7 @@ fn a_promotion_by_another_process_is_served_within_seconds_through_the_event_fee
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let data_dir = dir.path().join("data");
-    let o = Command::new(BIN)
-        .args([
-            "datagen",
-            "churn",
-            "--customers",
-            "1000",
-            "--days",
-            "60",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&data_dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", err(&o));
+    let data = datagen_churn(&data_dir, 1000, &[]);
     let mut runs = Vec::new();
     for rounds in [10, 30] {
         let config = dir.path().join(format!("train-{rounds}.yaml"));
@@ -519,7 +475,7 @@ fn a_promotion_by_another_process_is_served_within_seconds_through_the_event_fee
                 "experiment: serve-feed\ndata: {{path: {}}}\nlabel: churn\ndrop: [customer_id]\n\
                  model: {{type: gbm_classifier, params: {{n_estimators: {rounds}, max_depth: 3}}}}\n\
                  register: churn-classifier\n",
-                data_dir.join("training.parquet").display()
+                data.display()
             ),
         )
         .unwrap();

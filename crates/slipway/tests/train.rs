@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{err, out, rt, serve_home as serve, BIN};
+use common::{datagen_churn, err, out, rt, serve_home as serve, BIN};
 
 fn slipway(home: &Path) -> Command {
     let mut cmd = Command::new(BIN);
@@ -23,22 +23,7 @@ fn slipway(home: &Path) -> Command {
 
 /// Generated churn data (seeded), shared by the tests of this file.
 fn churn_data(dir: &Path, format: &str) -> PathBuf {
-    let o = Command::new(BIN)
-        .args([
-            "datagen",
-            "churn",
-            "--customers",
-            "3000",
-            "--days",
-            "60",
-            "--quiet",
-        ])
-        .args(["--format", format, "--out"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", err(&o));
-    dir.join(format!("training.{format}"))
+    datagen_churn(dir, 3000, &["--format", format])
 }
 
 fn write_config(dir: &Path, name: &str, body: &str) -> PathBuf {

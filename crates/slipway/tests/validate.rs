@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{err, out, rt, serve_home, ChildGuard, BIN};
+use common::{datagen_churn, err, out, rt, serve_home, ChildGuard, BIN};
 
 /// A server shared by the steps of one test, and commands pointed at it.
 struct Env {
@@ -46,28 +46,11 @@ impl Env {
     }
 
     fn datagen(&self, name: &str, seed: u64, drift: f64) -> PathBuf {
-        let o = Command::new(BIN)
-            .args([
-                "datagen",
-                "churn",
-                "--customers",
-                "3000",
-                "--days",
-                "60",
-                "--quiet",
-            ])
-            .args([
-                "--seed",
-                &seed.to_string(),
-                "--drift",
-                &drift.to_string(),
-                "--out",
-            ])
-            .arg(self.path(name))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", err(&o));
-        self.path(name).join("training.parquet")
+        datagen_churn(
+            &self.path(name),
+            3000,
+            &["--seed", &seed.to_string(), "--drift", &drift.to_string()],
+        )
     }
 
     fn train(&self, data: &Path, model: &str) -> String {

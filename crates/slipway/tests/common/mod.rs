@@ -76,3 +76,23 @@ pub fn serve_home(home: &Path) -> (ChildGuard, SlipwayClient) {
     wait_healthy(&client);
     (guard, client)
 }
+
+/// `slipway datagen churn` (seeded, 60 days) into `out` with `extra`
+/// arguments; returns the path of its training file.
+pub fn datagen_churn(out: &Path, customers: u32, extra: &[&str]) -> std::path::PathBuf {
+    let o = Command::new(BIN)
+        .args(["datagen", "churn", "--customers"])
+        .arg(customers.to_string())
+        .args(["--days", "60", "--quiet"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    let format = extra
+        .windows(2)
+        .find(|w| w[0] == "--format")
+        .map_or("parquet", |w| w[1]);
+    out.join(format!("training.{format}"))
+}
