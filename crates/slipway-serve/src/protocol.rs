@@ -1051,6 +1051,13 @@ impl<'de> Visitor<'de> for BatchTop<'_, '_> {
     }
 }
 
+/// The body as text, checked once: the `&str` reader then skips a UTF-8
+/// check per string (a tenth of a batch's parse). Not UTF-8: the general
+/// parser says what is wrong.
+fn utf8(body: &[u8]) -> Option<&str> {
+    std::str::from_utf8(body).ok()
+}
+
 /// The fast path of `/predict/batch`: None when the body needs the general
 /// parser (an error to report, or a shape it does not take).
 pub fn fast_predict_batch(columns: &[InputColumn], body: &[u8]) -> Option<FastRows> {
@@ -1063,7 +1070,7 @@ pub fn fast_predict_batch(columns: &[InputColumn], body: &[u8]) -> Option<FastRo
         ids: Vec::new(),
         seen: Vec::with_capacity(columns.len()),
     };
-    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut de = serde_json::Deserializer::from_str(utf8(body)?);
     BatchTop(&mut b).deserialize(&mut de).ok()?;
     de.end().ok()?;
     let n = b.ids.len();
@@ -1088,7 +1095,7 @@ pub fn fast_predict_one(columns: &[InputColumn], body: &[u8]) -> Option<FastRows
         ids: Vec::with_capacity(1),
         seen: Vec::with_capacity(columns.len()),
     };
-    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut de = serde_json::Deserializer::from_str(utf8(body)?);
     Item(&mut b).deserialize(&mut de).ok()?;
     de.end().ok()?;
     (b.ids.len() == 1 && b.out.len() == columns.len()).then_some(FastRows {
@@ -1314,7 +1321,7 @@ pub fn fast_invocations_split(columns: &[InputColumn], body: &[u8]) -> Option<Fa
         n: 0,
         method: PredictMethod::Predict,
     };
-    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut de = serde_json::Deserializer::from_str(utf8(body)?);
     (&mut top).deserialize(&mut de).ok()?;
     de.end().ok()?;
     (top.out.len() == top.n * columns.len()).then_some(FastRows {
