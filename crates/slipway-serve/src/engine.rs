@@ -367,6 +367,9 @@ impl Engine {
             }
             return;
         };
+        // A few rows are scored on a runtime worker; a big batch on the
+        // blocking pool, so it holds no worker that requests wait for.
+        let large = batch.len() > SHADOW_INLINE_ROWS;
         let job = move || {
             let mut batch = batch;
             score_shadow(&shadow, &mut batch);
@@ -375,8 +378,11 @@ impl Engine {
             }
         };
         match tokio::runtime::Handle::try_current() {
-            Ok(h) => {
+            Ok(h) if large => {
                 h.spawn_blocking(job);
+            }
+            Ok(h) => {
+                h.spawn(async move { job() });
             }
             Err(_) => job(),
         }
@@ -815,6 +821,9 @@ impl Engine {
         }
     }
 }
+
+/// Shadow scoring of at most this many rows runs on a runtime worker.
+const SHADOW_INLINE_ROWS: usize = 256;
 
 /// A batch at least this long is split across the cores.
 const PARALLEL_MIN_ROWS: usize = 2048;
