@@ -631,10 +631,21 @@ impl OnnxModel {
                         message: "an input has no value".into(),
                     })?);
                 }
-                step.op.eval(&ins).map_err(|message| OnnxError::Eval {
-                    node: step.name.clone(),
-                    op_type: step.op_type.clone(),
-                    message,
+                step.op.eval(&ins).map_err(|message| {
+                    let (node, op_type) = (step.name.clone(), step.op_type.clone());
+                    if message.starts_with(crate::ops::UNKNOWN_CATEGORY) {
+                        OnnxError::UnknownCategory {
+                            node,
+                            op_type,
+                            message,
+                        }
+                    } else {
+                        OnnxError::Eval {
+                            node,
+                            op_type,
+                            message,
+                        }
+                    }
                 })?
             };
             for (slot, v) in step.outputs.iter().zip(outs) {

@@ -147,6 +147,15 @@ pub enum OnnxError {
     },
     #[error("bad input: {0}")]
     BadInput(String),
+    /// A OneHotEncoder that refuses unknown categories (skl2onnx's
+    /// `handle_unknown="error"`) met one: the input is at fault, not the
+    /// model.
+    #[error("node '{node}' ({op_type}): {message}")]
+    UnknownCategory {
+        node: String,
+        op_type: String,
+        message: String,
+    },
     #[error("evaluation failed in node '{node}' ({op_type}): {message}")]
     Eval {
         node: String,

@@ -657,6 +657,10 @@ fn gather_cols(x: &Tensor, indices: &[i64], scalar: bool) -> Result<Tensor, Stri
     Ok(Tensor { shape, data })
 }
 
+/// How [`one_hot`]'s error for an unknown category begins (the graph
+/// reports it as [`crate::OnnxError::UnknownCategory`]).
+pub(crate) const UNKNOWN_CATEGORY: &str = "unknown category";
+
 fn one_hot(x: &Tensor, cats: &Labels, zeros: bool) -> Result<Tensor, String> {
     let k = cats.len();
     let mut out = vec![0f32; x.len() * k];
@@ -666,7 +670,7 @@ fn one_hot(x: &Tensor, cats: &Labels, zeros: bool) -> Result<Tensor, String> {
             Ok(())
         }
         None if zeros => Ok(()),
-        None => Err(format!("unknown category {}", what())),
+        None => Err(format!("{UNKNOWN_CATEGORY} {}", what())),
     };
     match (&x.data, cats) {
         (Data::Str(v), Labels::String(c)) => {

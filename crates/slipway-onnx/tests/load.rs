@@ -746,3 +746,40 @@ fn int64_inputs_name_the_categories_strict_encoders_know() {
     );
     assert_eq!(m.int_input_strict_categories("plan"), None);
 }
+
+#[test]
+fn a_strict_encoder_meeting_an_unknown_category_is_the_inputs_fault() {
+    let enc = |zeros: i64| {
+        node(
+            "OneHotEncoder",
+            "ai.onnx.ml",
+            &["t"],
+            &["b"],
+            vec![ints("cats_int64s", &[1, 2, 3]), int("zeros", zeros)],
+        )
+    };
+    let strict = one_input_model(
+        ("t", data_type::INT64),
+        vec![enc(0)],
+        &[("b", data_type::FLOAT)],
+    );
+    let err = strict
+        .run_inputs(vec![("t", slipway_onnx::Column::Int64(vec![2, 9]))], 2)
+        .unwrap_err();
+    assert!(
+        matches!(&err, OnnxError::UnknownCategory { message, .. } if message.contains('9')),
+        "{err:?}"
+    );
+    assert!(strict
+        .run_inputs(vec![("t", slipway_onnx::Column::Int64(vec![2, 3]))], 2)
+        .is_ok());
+    // handle_unknown="ignore" gives zeros instead.
+    let tolerant = one_input_model(
+        ("t", data_type::INT64),
+        vec![enc(1)],
+        &[("b", data_type::FLOAT)],
+    );
+    assert!(tolerant
+        .run_inputs(vec![("t", slipway_onnx::Column::Int64(vec![9]))], 1)
+        .is_ok());
+}

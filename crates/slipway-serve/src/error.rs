@@ -84,14 +84,36 @@ impl ServeError {
     }
 }
 
-/// The model failed while scoring.
+/// Why scoring failed.
 #[derive(Debug, Clone, PartialEq, Error)]
-#[error("{0}")]
-pub struct ScoreError(pub String);
+pub enum ScoreError {
+    /// The model failed (a 500).
+    #[error("{0}")]
+    Failed(String),
+    /// The model refused a value of the request, e.g. an ONNX OneHotEncoder
+    /// that takes only the categories it knows (a 422).
+    #[error("{0}")]
+    Rejected(String),
+}
+
+impl From<slipway_onnx::OnnxError> for ScoreError {
+    fn from(e: slipway_onnx::OnnxError) -> Self {
+        match e {
+            slipway_onnx::OnnxError::UnknownCategory { .. } => ScoreError::Rejected(format!(
+                "a feature has a value the model refuses ({e}); send one of the categories it \
+                 was trained on"
+            )),
+            other => ScoreError::Failed(other.to_string()),
+        }
+    }
+}
 
 impl From<ScoreError> for ServeError {
     fn from(e: ScoreError) -> Self {
-        ServeError::Model(e.0)
+        match e {
+            ScoreError::Failed(m) => ServeError::Model(m),
+            ScoreError::Rejected(m) => ServeError::Invalid(vec![Problem::new("features", m)]),
+        }
     }
 }
 
@@ -114,4 +136,25 @@ pub enum LoadError {
     Onnx(String),
     #[error("the model failed to score its warm-up rows: {0}")]
     WarmUp(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_the_model_refuses_is_a_4xx_and_a_model_failure_a_500() {
+        let onnx = slipway_onnx::OnnxError::UnknownCategory {
+            node: "enc".into(),
+            op_type: "OneHotEncoder".into(),
+            message: "unknown category 9".into(),
+        };
+        let e = ServeError::from(ScoreError::from(onnx));
+        assert_eq!(e.status(), 422);
+        assert!(e.to_string().contains("unknown category 9"), "{e}");
+        let e = ServeError::from(ScoreError::from(slipway_onnx::OnnxError::BadInput(
+            "x".into(),
+        )));
+        assert_eq!(e.status(), 500);
+    }
 }

@@ -268,7 +268,7 @@ impl Scorer for SlipwayScorer {
         let values = self
             .package
             .predict_encoded(rows)
-            .map_err(|e| ScoreError(e.to_string()))?;
+            .map_err(|e| ScoreError::Failed(e.to_string()))?;
         Ok(match self.package.metadata.label.task {
             Task::Binary => {
                 let t = self.package.metadata.threshold;
@@ -367,10 +367,7 @@ fn onnx_output(probe: &OnnxOutputs) -> Output {
 impl Scorer for OnnxScorer {
     fn score(&self, rows: &[f64], n_rows: usize) -> Result<Vec<ScoreRow>, ScoreError> {
         let x: Vec<f32> = rows.iter().map(|&v| v as f32).collect();
-        let out = self
-            .model
-            .run_f32(&x, n_rows)
-            .map_err(|e| ScoreError(e.to_string()))?;
+        let out = self.model.run_f32(&x, n_rows).map_err(ScoreError::from)?;
         Ok(onnx_score_rows(&out, n_rows))
     }
 }
@@ -485,7 +482,7 @@ impl ServedModel {
                         crate::onnx_columns::plan(model, signature_columns(mlmodel)?)?;
                     let probe = scorer
                         .run(&neutral_row(&columns), 1)
-                        .map_err(|e| LoadError::Onnx(e.0))?;
+                        .map_err(|e| LoadError::Onnx(e.to_string()))?;
                     let example = example_rows(example.as_deref(), &columns);
                     return Ok(ServedModel {
                         name: identity.name,
@@ -625,7 +622,7 @@ impl ServedModel {
         for _ in 0..3 {
             self.scorer
                 .score(&rows, n)
-                .map_err(|e| LoadError::WarmUp(e.0.clone()))?;
+                .map_err(|e| LoadError::WarmUp(e.to_string()))?;
         }
         Ok(())
     }

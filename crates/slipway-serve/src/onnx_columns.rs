@@ -244,7 +244,7 @@ impl ColumnsScorer {
     pub fn run(&self, rows: &[f64], n_rows: usize) -> Result<OnnxOutputs, ScoreError> {
         let k = self.width;
         if n_rows.checked_mul(k) != Some(rows.len()) {
-            return Err(ScoreError(format!(
+            return Err(ScoreError::Failed(format!(
                 "{} values for {n_rows} rows of {k} columns",
                 rows.len()
             )));
@@ -262,7 +262,10 @@ impl ColumnsScorer {
                             if v.is_finite() && v.fract() == 0.0 {
                                 Ok(v as i64)
                             } else {
-                                Err(ScoreError(format!("int64 input `{}` got {v}", input.name)))
+                                Err(ScoreError::Failed(format!(
+                                    "int64 input `{}` got {v}",
+                                    input.name
+                                )))
                             }
                         })
                         .collect::<Result<_, _>>()?,
@@ -287,7 +290,7 @@ impl ColumnsScorer {
         }
         self.model
             .run_inputs(feeds, n_rows)
-            .map_err(|e: OnnxError| ScoreError(e.to_string()))
+            .map_err(|e: OnnxError| ScoreError::from(e))
     }
 }
 
