@@ -94,16 +94,7 @@ fn model(nodes: Vec<NodeProto>, n_features: i64, outputs: Vec<ValueInfoProto>) -
             output: outputs,
             ..Default::default()
         }),
-        opset_import: vec![
-            OperatorSetIdProto {
-                domain: String::new(),
-                version: 17,
-            },
-            OperatorSetIdProto {
-                domain: "ai.onnx.ml".into(),
-                version: 3,
-            },
-        ],
+        opset_import: opsets(),
         ..Default::default()
     }
     .encode_to_vec()
@@ -605,16 +596,7 @@ fn one_input_model(
                 .collect(),
             ..Default::default()
         }),
-        opset_import: vec![
-            OperatorSetIdProto {
-                domain: String::new(),
-                version: 17,
-            },
-            OperatorSetIdProto {
-                domain: "ai.onnx.ml".into(),
-                version: 3,
-            },
-        ],
+        opset_import: opsets(),
         ..Default::default()
     }
     .encode_to_vec();
@@ -782,4 +764,18 @@ fn a_strict_encoder_meeting_an_unknown_category_is_the_inputs_fault() {
     assert!(tolerant
         .run_inputs(vec![("t", slipway_onnx::Column::Int64(vec![9]))], 1)
         .is_ok());
+}
+
+/// The opsets skl2onnx declares.
+fn opsets() -> Vec<OperatorSetIdProto> {
+    vec![
+        OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        },
+        OperatorSetIdProto {
+            domain: "ai.onnx.ml".into(),
+            version: 3,
+        },
+    ]
 }

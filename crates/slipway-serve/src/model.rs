@@ -455,22 +455,19 @@ impl ServedModel {
                     Task::Regression => (Output::Regressor, Value::Null, Value::Null),
                 };
                 let example = example_rows(example.as_deref(), &columns);
-                Ok(ServedModel {
-                    name: identity.name,
-                    version: identity.version,
-                    uri: identity.uri,
-                    run_id: identity.run_id,
-                    model_id: identity.model_id,
-                    flavor: "slipway",
+                let scorer = SlipwayScorer {
+                    package,
+                    positive,
+                    negative,
+                };
+                Ok(ServedModel::assemble(
+                    identity,
+                    "slipway",
                     columns,
                     output,
-                    scorer: Box::new(SlipwayScorer {
-                        package,
-                        positive,
-                        negative,
-                    }),
+                    Box::new(scorer),
                     example,
-                })
+                ))
             }
             ModelFormat::Onnx { file } => {
                 let bytes = read(file).ok_or_else(|| LoadError::MissingFile(file.clone()))?;
@@ -484,18 +481,14 @@ impl ServedModel {
                         .run(&neutral_row(&columns), 1)
                         .map_err(|e| LoadError::Onnx(e.to_string()))?;
                     let example = example_rows(example.as_deref(), &columns);
-                    return Ok(ServedModel {
-                        name: identity.name,
-                        version: identity.version,
-                        uri: identity.uri,
-                        run_id: identity.run_id,
-                        model_id: identity.model_id,
-                        flavor: "onnx",
+                    return Ok(ServedModel::assemble(
+                        identity,
+                        "onnx",
                         columns,
-                        output: onnx_output(&probe),
-                        scorer: Box::new(scorer),
+                        onnx_output(&probe),
+                        Box::new(scorer),
                         example,
-                    });
+                    ));
                 }
                 let width = match inputs[0].shape.as_slice() {
                     [_, w] if *w > 0 => Some(*w as usize),
@@ -548,18 +541,14 @@ impl ServedModel {
                     .map_err(|e| LoadError::Onnx(e.to_string()))?;
                 let output = onnx_output(&probe);
                 let example = example_rows(example.as_deref(), &columns);
-                Ok(ServedModel {
-                    name: identity.name,
-                    version: identity.version,
-                    uri: identity.uri,
-                    run_id: identity.run_id,
-                    model_id: identity.model_id,
-                    flavor: "onnx",
+                Ok(ServedModel::assemble(
+                    identity,
+                    "onnx",
                     columns,
                     output,
-                    scorer: Box::new(OnnxScorer { model }),
+                    Box::new(OnnxScorer { model }),
                     example,
-                })
+                ))
             }
         }
     }
@@ -571,17 +560,28 @@ impl ServedModel {
         output: Output,
         scorer: Box<dyn Scorer>,
     ) -> ServedModel {
+        ServedModel::assemble(identity, "custom", columns, output, scorer, None)
+    }
+
+    fn assemble(
+        identity: ModelIdentity,
+        flavor: &'static str,
+        columns: Vec<InputColumn>,
+        output: Output,
+        scorer: Box<dyn Scorer>,
+        example: Option<Vec<Vec<Value>>>,
+    ) -> ServedModel {
         ServedModel {
             name: identity.name,
             version: identity.version,
             uri: identity.uri,
             run_id: identity.run_id,
             model_id: identity.model_id,
-            flavor: "custom",
+            flavor,
             columns,
             output,
             scorer,
-            example: None,
+            example,
         }
     }
 
