@@ -48,7 +48,7 @@ Python clients work unchanged: export MLFLOW_TRACKING_URI=http://127.0.0.1:5000"
 )]
 struct Cli {
     /// Tracking server [env: SLIPWAY_TRACKING_URI, then MLFLOW_TRACKING_URI] [default: http://127.0.0.1:5000;
-    /// for demo, train, validate and promote: the embedded store under $SLIPWAY_HOME]
+    /// for demo, train, validate, promote and serve: the embedded store under $SLIPWAY_HOME]
     #[arg(long, global = true, value_name = "URI")]
     tracking_uri: Option<String>,
 
