@@ -330,6 +330,20 @@ impl Engine {
         self.sender.is_some() || self.shadow.is_some()
     }
 
+    /// [`Engine::log`] for rows a fast decoder put in the model's matrix.
+    fn log_fast(
+        &self,
+        route: Route,
+        role: Role,
+        model: &ModelRef,
+        fast: protocol::FastRows,
+        scored: Vec<ScoreRow>,
+        latency_ms: f64,
+    ) {
+        let features = LoggedFeatures::Encoded(fast.x);
+        self.log(route, role, model, fast.ids, features, scored, latency_ms);
+    }
+
     /// Queues one request's rows for the prediction log: the rows go as
     /// they were scored (the fast paths' encoded matrix, or the validated
     /// maps); the writer thread turns them into columns. With a shadow
@@ -437,15 +451,7 @@ impl Engine {
                     let (prediction, probability) =
                         (scored[0].prediction.clone(), scored[0].probability);
                     let latency_ms = ms(started);
-                    self.log(
-                        Route::Predict,
-                        role,
-                        &model,
-                        fast.ids,
-                        LoggedFeatures::Encoded(fast.x),
-                        scored,
-                        latency_ms,
-                    );
+                    self.log_fast(Route::Predict, role, &model, fast, scored, latency_ms);
                     return Ok(PredictResponse {
                         customer_id: id,
                         prediction,
@@ -546,15 +552,7 @@ impl Engine {
                 })
                 .collect();
             let latency_ms = ms(started);
-            self.log(
-                Route::PredictBatch,
-                role,
-                &model,
-                fast.ids,
-                LoggedFeatures::Encoded(fast.x),
-                scored,
-                latency_ms,
-            );
+            self.log_fast(Route::PredictBatch, role, &model, fast, scored, latency_ms);
             return Ok(BatchResponse {
                 predictions,
                 model_version: model.version.clone(),
@@ -604,15 +602,7 @@ impl Engine {
             if let Some(fast) = protocol::fast_invocations_split(&model.columns, body) {
                 let scored = self.score_x(role, &model, &fast.x, fast.n)?;
                 let predictions = invocation_predictions(&model, fast.method, &scored)?;
-                self.log(
-                    Route::Invocations,
-                    role,
-                    &model,
-                    fast.ids,
-                    LoggedFeatures::Encoded(fast.x),
-                    scored,
-                    ms(started),
-                );
+                self.log_fast(Route::Invocations, role, &model, fast, scored, ms(started));
                 return Ok((json!({ "predictions": predictions }), model.version.clone()));
             }
         }
