@@ -178,6 +178,83 @@ impl SlipwayClient {
         Ok(resp.files)
     }
 
+    /// Walks the tree under `artifact_uri` breadth-first: every file and
+    /// directory, paths relative to the root, sorted by path; at most
+    /// `limit` entries (the flag says the walk stopped there).
+    pub async fn list_artifact_tree(
+        &self,
+        artifact_uri: &str,
+        limit: usize,
+    ) -> Result<(Vec<FileInfo>, bool)> {
+        let mut out = Vec::new();
+        let mut dirs = std::collections::VecDeque::from([String::new()]);
+        let mut truncated = false;
+        'walk: while let Some(dir) = dirs.pop_front() {
+            let listed = self
+                .list_artifacts_at(artifact_uri, (!dir.is_empty()).then_some(dir.as_str()))
+                .await?;
+            let mut entries: Vec<FileInfo> = listed
+                .into_iter()
+                .map(|mut f| {
+                    let name = f
+                        .path
+                        .rsplit('/')
+                        .find(|s| !s.is_empty())
+                        .unwrap_or("")
+                        .to_string();
+                    f.path = if dir.is_empty() {
+                        name
+                    } else {
+                        format!("{dir}/{name}")
+                    };
+                    f
+                })
+                .collect();
+            entries.sort_by(|a, b| a.path.cmp(&b.path));
+            for f in entries {
+                if out.len() >= limit {
+                    truncated = true;
+                    break 'walk;
+                }
+                if f.is_dir {
+                    dirs.push_back(f.path.clone());
+                }
+                out.push(f);
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok((out, truncated))
+    }
+
+    /// Downloads every file under `artifact_uri` into the directory `dest`
+    /// (created), keeping the tree; at most `limit` entries, more is an
+    /// error rather than a partial copy. Returns the files' relative paths.
+    pub async fn download_artifact_dir(
+        &self,
+        artifact_uri: &str,
+        dest: &Path,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let (entries, truncated) = self.list_artifact_tree(artifact_uri, limit).await?;
+        if truncated {
+            return Err(Error::InvalidInput(format!(
+                "{artifact_uri} holds more than {limit} files and directories"
+            )));
+        }
+        tokio::fs::create_dir_all(dest)
+            .await
+            .map_err(io_err(dest))?;
+        let mut files = Vec::new();
+        for f in entries.into_iter().filter(|f| !f.is_dir) {
+            // `..` and absolute paths are refused by the proxy path encoder.
+            encode_path(&f.path)?;
+            self.download_artifact(artifact_uri, &f.path, dest.join(&f.path))
+                .await?;
+            files.push(f.path);
+        }
+        Ok(files)
+    }
+
     /// Downloads the artifact `path` under `artifact_uri` to `dest`, streaming
     /// it to disk. If `dest` is an existing directory the file keeps its name
     /// inside it. The file appears whole or not at all (it is written to a

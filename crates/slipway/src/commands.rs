@@ -597,7 +597,10 @@ pub async fn runs_show(
 
     // Artifacts
     writeln!(out)?;
-    match list_artifacts_tree(client, &info.artifact_uri).await {
+    match client
+        .list_artifact_tree(&info.artifact_uri, MAX_ARTIFACT_ENTRIES)
+        .await
+    {
         Ok((files, truncated)) => {
             let file_count = files.iter().filter(|f| !f.is_dir).count();
             writeln!(
@@ -631,50 +634,6 @@ pub async fn runs_show(
         Err(e) => writeln!(out, "Artifacts: cannot list {}: {e}", info.artifact_uri)?,
     }
     Ok(out)
-}
-
-/// Walks the run's artifact tree breadth-first; entry paths are relative to the root.
-async fn list_artifacts_tree(
-    client: &SlipwayClient,
-    artifact_uri: &str,
-) -> slipway_client::Result<(Vec<FileInfo>, bool)> {
-    let mut out = Vec::new();
-    let mut dirs = std::collections::VecDeque::from([String::new()]);
-    while let Some(dir) = dirs.pop_front() {
-        let listed = client
-            .list_artifacts_at(artifact_uri, (!dir.is_empty()).then_some(dir.as_str()))
-            .await?;
-        let mut entries: Vec<FileInfo> = listed
-            .into_iter()
-            .map(|mut f| {
-                let name = f
-                    .path
-                    .rsplit('/')
-                    .find(|s| !s.is_empty())
-                    .unwrap_or("")
-                    .to_string();
-                f.path = if dir.is_empty() {
-                    name
-                } else {
-                    format!("{dir}/{name}")
-                };
-                f
-            })
-            .collect();
-        entries.sort_by(|a, b| a.path.cmp(&b.path));
-        for f in entries {
-            if out.len() >= MAX_ARTIFACT_ENTRIES {
-                return Ok((out, true));
-            }
-            if f.is_dir {
-                dirs.push_back(f.path.clone());
-            }
-            out.push(f);
-        }
-    }
-    // Directories first in listing order is confusing; show a path-sorted tree.
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok((out, false))
 }
 
 #[cfg(test)]

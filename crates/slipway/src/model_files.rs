@@ -117,3 +117,54 @@ pub async fn from_uri(client: &SlipwayClient, uri: &str) -> anyhow::Result<Optio
         artifact_uri: resolved.artifact_uri,
     }))
 }
+
+/// Most files a model directory may hold when copied locally.
+const MAX_MODEL_DIR_ENTRIES: usize = 10_000;
+
+/// A local copy of the model directory at `artifact_uri` (every file, the
+/// tree kept), for what needs the files on disk: Python workers and the ONNX
+/// converter. Kept under `$SLIPWAY_HOME/models/<digest of server and URI>`
+/// and reused: a model version's files do not change. The copy appears
+/// whole or not at all (downloaded beside it, then renamed).
+pub async fn local_model_dir(
+    client: &SlipwayClient,
+    artifact_uri: &str,
+    home: &std::path::Path,
+) -> anyhow::Result<std::path::PathBuf> {
+    use sha2::{Digest, Sha256};
+    let key = hex::encode(Sha256::digest(
+        format!("{}\n{artifact_uri}", client.base_url()).as_bytes(),
+    ));
+    let root = home.join("models");
+    let dir = root.join(&key[..32]);
+    if tokio::fs::metadata(dir.join("MLmodel")).await.is_ok() {
+        return Ok(dir);
+    }
+    tokio::fs::create_dir_all(&root)
+        .await
+        .with_context(|| format!("cannot create {}", root.display()))?;
+    let partial = tempfile::Builder::new()
+        .prefix(&format!(".{}-", &key[..32]))
+        .tempdir_in(&root)
+        .with_context(|| format!("cannot create a directory in {}", root.display()))?;
+    let files = client
+        .download_artifact_dir(artifact_uri, partial.path(), MAX_MODEL_DIR_ENTRIES)
+        .await
+        .with_context(|| format!("cannot download the model at {artifact_uri}"))?;
+    if !files.iter().any(|f| f == "MLmodel") {
+        anyhow::bail!("no MLmodel file at {artifact_uri}: not an MLflow model directory");
+    }
+    let partial = partial.keep();
+    match tokio::fs::rename(&partial, &dir).await {
+        Ok(()) => Ok(dir),
+        // Another process finished the same copy first.
+        Err(_) if tokio::fs::metadata(dir.join("MLmodel")).await.is_ok() => {
+            let _ = tokio::fs::remove_dir_all(&partial).await;
+            Ok(dir)
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_dir_all(&partial).await;
+            Err(e).with_context(|| format!("cannot move the model into {}", dir.display()))
+        }
+    }
+}
