@@ -80,7 +80,24 @@ def test_guide_predict_request(served):
     assert 0.0 <= body["probability"] <= 1.0
     assert body["model_version"] == "1"
     health = requests.get(base + "/health", timeout=10).json()
-    assert health == {"status": "healthy", "model_loaded": True, "model_name": name, "model_version": "1"}
+    assert {k: health[k] for k in ("status", "model_loaded", "model_name", "model_version", "ready")} == {
+        "status": "healthy",
+        "model_loaded": True,
+        "model_name": name,
+        "model_version": "1",
+        "ready": True,
+    }
+    assert health["models"] == [
+        {"role": "champion", "name": name, "version": "1", "flavor": "slipway", "ready": True}
+    ]
+    log = health["prediction_log"]
+    assert log["on_full"] == "drop" and log["dropped"] == 0
+    # The answered row reaches disk within the flush interval (1 s).
+    deadline = time.time() + 10
+    while log["written"] < 1 and time.time() < deadline:
+        time.sleep(0.2)
+        log = requests.get(base + "/health", timeout=10).json()["prediction_log"]
+    assert log["written"] >= 1, log
 
 
 def test_bad_requests_are_4xx_naming_each_field(served):

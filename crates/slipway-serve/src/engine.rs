@@ -16,7 +16,8 @@ use crate::metrics::{Metrics, Route};
 use crate::model::{ModelRef, Output, ScoreRow, ServedModel};
 use crate::predlog::{LogBatch, LogSender, LoggedFeatures, PredictionLog, ShadowScores};
 use crate::protocol::{
-    self, BatchPrediction, BatchResponse, Health, PredictMethod, PredictResponse, RowIn,
+    self, BatchPrediction, BatchResponse, Health, LogHealth, ModelHealth, PredictMethod,
+    PredictResponse, RowIn,
 };
 use crate::validate;
 
@@ -678,7 +679,7 @@ impl Engine {
     /// `GET /v2/models/{name}/ready`.
     pub fn v2_ready(&self, name: &str, version: Option<&str>) -> Result<Value, ServeError> {
         let m = self.v2_model(name, version)?;
-        Ok(json!({ "name": m.name, "ready": true }))
+        Ok(json!({ "name": m.name, "ready": m.scorer.ready() }))
     }
 
     /// `GET /v2`.
@@ -775,14 +776,43 @@ impl Engine {
         }))
     }
 
+    /// Whether every served model can score now (`/v2/health/ready`).
+    pub fn ready(&self) -> bool {
+        self.slots().iter().all(|(_, s)| s.get().scorer.ready())
+    }
+
     /// `GET /health`.
     pub fn health(&self) -> Health {
         let m = self.champion.get();
+        let models: Vec<ModelHealth> = self
+            .slots()
+            .into_iter()
+            .map(|(role, slot)| {
+                let model = slot.get();
+                ModelHealth {
+                    role: role.as_str().into(),
+                    name: model.name.clone(),
+                    version: model.version.clone(),
+                    flavor: model.flavor.into(),
+                    ready: model.scorer.ready(),
+                }
+            })
+            .collect();
+        let ready = models.iter().all(|m| m.ready);
         Health {
-            status: "healthy".into(),
+            status: if ready { "healthy" } else { "unavailable" }.into(),
             model_loaded: true,
             model_name: Some(m.name.clone()),
             model_version: Some(m.version.clone()),
+            ready,
+            models,
+            prediction_log: self.log.as_ref().map(|l| LogHealth {
+                path: l.path.display().to_string(),
+                written: l.written(),
+                dropped: l.dropped(),
+                queued: l.queued() as u64,
+                on_full: l.on_full().as_str().into(),
+            }),
         }
     }
 

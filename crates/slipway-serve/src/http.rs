@@ -249,15 +249,25 @@ async fn v2_metadata_version(
     v2_result(e.v2_metadata(&name, Some(&version)))
 }
 
+/// v2 readiness: 200 when ready, 503 (same body) when not.
+fn v2_ready_result(r: Result<Value, ServeError>) -> Response {
+    match r {
+        Ok(v) if v.get("ready") == Some(&Value::Bool(false)) => {
+            json_response(503, serde_json::to_vec(&v).unwrap_or_default())
+        }
+        other => v2_result(other),
+    }
+}
+
 async fn v2_ready(State(e): State<Arc<Engine>>, Path(name): Path<String>) -> Response {
-    v2_result(e.v2_ready(&name, None))
+    v2_ready_result(e.v2_ready(&name, None))
 }
 
 async fn v2_ready_version(
     State(e): State<Arc<Engine>>,
     Path((name, version)): Path<(String, String)>,
 ) -> Response {
-    v2_result(e.v2_ready(&name, Some(&version)))
+    v2_ready_result(e.v2_ready(&name, Some(&version)))
 }
 
 async fn v2_server(State(e): State<Arc<Engine>>) -> Response {
@@ -268,16 +278,27 @@ async fn live() -> Response {
     json_response(200, br#"{"live":true}"#.to_vec())
 }
 
-async fn ready() -> Response {
-    json_response(200, br#"{"ready":true}"#.to_vec())
+async fn ready(State(e): State<Arc<Engine>>) -> Response {
+    if e.ready() {
+        json_response(200, br#"{"ready":true}"#.to_vec())
+    } else {
+        json_response(503, br#"{"ready":false}"#.to_vec())
+    }
 }
 
 async fn health(State(e): State<Arc<Engine>>) -> Response {
-    json_response(200, serde_json::to_vec(&e.health()).unwrap_or_default())
+    let h = e.health();
+    let status = if h.ready { 200 } else { 503 };
+    json_response(status, serde_json::to_vec(&h).unwrap_or_default())
 }
 
-async fn ping() -> &'static str {
-    "\n"
+/// MLflow's `/ping`: 200 when the model can answer, else 503.
+async fn ping(State(e): State<Arc<Engine>>) -> Response {
+    let mut r = Response::new(Body::from("\n"));
+    if !e.ready() {
+        *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    r
 }
 
 async fn version() -> &'static str {

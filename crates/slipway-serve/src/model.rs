@@ -67,6 +67,12 @@ pub struct ScoreRow {
 /// for a missing value, categories as their codes.
 pub trait Scorer: Send + Sync {
     fn score(&self, rows: &[f64], n_rows: usize) -> Result<Vec<ScoreRow>, ScoreError>;
+
+    /// Whether the scorer can answer now. In-process scorers are ready once
+    /// loaded; one backed by other processes may not be (one restarting).
+    fn ready(&self) -> bool {
+        true
+    }
 }
 
 /// A loaded model with where it came from.

@@ -1,9 +1,14 @@
 //! The prediction log: every prediction, for monitoring. A request pushes
 //! one [`LogBatch`] (its rows, still in the shape they were scored in) into
-//! a bounded queue without waiting (a full queue drops the batch and counts
-//! its rows); one writer thread turns batches into columns and writes them
-//! as Parquet segments into a directory. The request path never formats a
-//! log row: that is the writer's work, on its own thread.
+//! a bounded queue; one writer thread turns batches into columns and writes
+//! them as Parquet segments into a directory. The request path never
+//! formats a log row: that is the writer's work, on its own thread.
+//!
+//! When the queue is full, [`OnFull::Drop`] (the default) drops the batch
+//! and counts its rows, so serving never waits for the log;
+//! [`OnFull::Block`] makes the request wait for room instead, so no
+//! answered row goes unlogged while the server runs (answers slow down to
+//! the writer's pace).
 //!
 //! # Segments and durability
 //!
@@ -12,9 +17,12 @@
 //! whichever comes first, and on [`PredictionLog::close`]. A segment is
 //! written to a hidden temporary name (`.NAME.parquet.tmp`), fsync'd,
 //! renamed to `NAME.parquet` and the directory fsync'd, so a reader never
-//! sees half a segment. A crash loses at most what was not yet flushed: the
-//! last second of rows (plus whatever was still queued); a temporary file
-//! left by a crash is never read and can be deleted.
+//! sees half a segment. "Durable" means: a row is on disk at most
+//! [`DEFAULT_FLUSH_INTERVAL`] after it was queued, and a clean stop
+//! (SIGTERM, Ctrl-C) writes everything queued. A crash (kill -9, power
+//! loss) loses the rows not yet flushed: at most the last second of rows
+//! plus whatever was still queued (at most the queue's capacity); a
+//! temporary file left by a crash is never read and can be deleted.
 //!
 //! Segment names are `part-<unix ms, 13 digits>-<sequence, 6 digits>-<random>.parquet`,
 //! so the lexicographic order of names is the order of writing (also across
@@ -69,7 +77,7 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
@@ -248,7 +256,35 @@ fn category_text(col: &InputColumn, v: f64) -> Option<&str> {
     cats.get(v as usize).map(String::as_str)
 }
 
-/// The sending side: cheap to clone, never blocks.
+/// What a request does when the log's queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFull {
+    /// Drop the batch and count its rows: serving never waits for the log.
+    #[default]
+    Drop,
+    /// Wait until the writer has made room: no row is dropped while the
+    /// log is open, and answers slow down to the writer's pace.
+    Block,
+}
+
+impl OnFull {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFull::Drop => "drop",
+            OnFull::Block => "block",
+        }
+    }
+}
+
+/// Wakes senders blocked on a full queue ([`OnFull::Block`]) when the
+/// writer takes a batch.
+#[derive(Default)]
+struct Room {
+    lock: Mutex<()>,
+    freed: Condvar,
+}
+
+/// The sending side: cheap to clone; never blocks unless [`OnFull::Block`].
 #[derive(Clone)]
 pub struct LogSender {
     tx: Sender<LogBatch>,
@@ -256,22 +292,50 @@ pub struct LogSender {
     queued: Arc<AtomicUsize>,
     /// At most this many rows wait in the queue.
     capacity: usize,
+    on_full: OnFull,
+    room: Arc<Room>,
+    closed: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
 }
 
 impl LogSender {
-    /// Queues a batch; false (and its rows counted as dropped) when the
-    /// queue is full. A batch larger than the whole queue is taken when
-    /// the queue is empty, so big requests are logged too.
+    /// Reserves room for `n` rows; false when the queue is full (a batch
+    /// larger than the whole queue fits only into an empty one).
+    fn reserve(&self, n: usize) -> bool {
+        let before = self.queued.fetch_add(n, Ordering::AcqRel);
+        if before > 0 && before + n > self.capacity {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Queues a batch. On a full queue: [`OnFull::Drop`] returns false at
+    /// once with its rows counted as dropped; [`OnFull::Block`] waits for
+    /// room (false only if the log closes meanwhile). A batch larger than
+    /// the whole queue is taken when the queue is empty, so big requests
+    /// are logged too.
     pub fn send(&self, batch: LogBatch) -> bool {
         let n = batch.len();
         if n == 0 {
             return true;
         }
-        let before = self.queued.fetch_add(n, Ordering::AcqRel);
-        if before > 0 && before + n > self.capacity {
-            self.queued.fetch_sub(n, Ordering::AcqRel);
+        let mut reserved = self.reserve(n);
+        if !reserved && self.on_full == OnFull::Block {
+            let mut guard = self.room.lock.lock().unwrap_or_else(|p| p.into_inner());
+            while !reserved && !self.closed.load(Ordering::SeqCst) {
+                // The timeout covers a wake-up sent between the check and the wait.
+                guard = self
+                    .room
+                    .freed
+                    .wait_timeout(guard, Duration::from_millis(10))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+                reserved = self.reserve(n);
+            }
+        }
+        if !reserved {
             self.dropped.fetch_add(n as u64, Ordering::Relaxed);
             return false;
         }
@@ -292,6 +356,11 @@ impl LogSender {
     pub fn written(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
     }
+
+    /// Rows waiting for the writer.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
 }
 
 /// The writer thread; [`PredictionLog::close`] drains the queue and flushes
@@ -310,14 +379,21 @@ impl PredictionLog {
     /// there are kept); `capacity` is the queue length in rows. Segments
     /// are flushed every [`DEFAULT_FLUSH_ROWS`] rows or
     /// [`DEFAULT_FLUSH_INTERVAL`].
-    pub fn open(dir: &Path, capacity: usize) -> std::io::Result<PredictionLog> {
-        PredictionLog::open_with(dir, capacity, DEFAULT_FLUSH_ROWS, DEFAULT_FLUSH_INTERVAL)
+    pub fn open(dir: &Path, capacity: usize, on_full: OnFull) -> std::io::Result<PredictionLog> {
+        PredictionLog::open_with(
+            dir,
+            capacity,
+            on_full,
+            DEFAULT_FLUSH_ROWS,
+            DEFAULT_FLUSH_INTERVAL,
+        )
     }
 
     /// [`PredictionLog::open`] with explicit flush thresholds.
     pub fn open_with(
         dir: &Path,
         capacity: usize,
+        on_full: OnFull,
         flush_rows: usize,
         flush_interval: Duration,
     ) -> std::io::Result<PredictionLog> {
@@ -333,16 +409,23 @@ impl PredictionLog {
             tx,
             queued: Arc::new(AtomicUsize::new(0)),
             capacity: capacity.max(1),
+            on_full,
+            room: Arc::new(Room::default()),
+            closed: Arc::new(AtomicBool::new(false)),
             dropped: Arc::new(AtomicU64::new(0)),
             written: Arc::new(AtomicU64::new(0)),
         };
-        let closing = Arc::new(AtomicBool::new(false));
+        let closing = sender.closed.clone();
         let segments = SegmentWriter {
             dir: dir.to_path_buf(),
             seq: 0,
             tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
         };
-        let (written, queued) = (sender.written.clone(), sender.queued.clone());
+        let (written, queued, room) = (
+            sender.written.clone(),
+            sender.queued.clone(),
+            sender.room.clone(),
+        );
         let stop = closing.clone();
         let thread = std::thread::Builder::new()
             .name("slipway-predlog".into())
@@ -351,7 +434,11 @@ impl PredictionLog {
                 writer(
                     rx,
                     segments,
-                    Counters { written, queued },
+                    Counters {
+                        written,
+                        queued,
+                        room,
+                    },
                     stop,
                     flush_rows.max(1),
                     flush_interval,
@@ -377,6 +464,14 @@ impl PredictionLog {
 
     pub fn written(&self) -> u64 {
         self.handle.written()
+    }
+
+    pub fn queued(&self) -> usize {
+        self.handle.queued()
+    }
+
+    pub fn on_full(&self) -> OnFull {
+        self.handle.on_full
     }
 
     /// Writes what is queued as a last segment and stops the writer (batches
@@ -414,6 +509,7 @@ fn lower_priority() {
 struct Counters {
     written: Arc<AtomicU64>,
     queued: Arc<AtomicUsize>,
+    room: Arc<Room>,
 }
 
 fn writer(
@@ -459,6 +555,7 @@ fn writer(
         match rx.recv_timeout(wait) {
             Ok(b) => {
                 counters.queued.fetch_sub(b.len(), Ordering::AcqRel);
+                counters.room.freed.notify_all();
                 if pending.is_empty() {
                     deadline = Some(Instant::now() + flush_interval);
                 }
@@ -1278,7 +1375,8 @@ mod tests {
     fn batches_round_trip_through_segments_in_order() {
         let dir = temp_dir("roundtrip");
         let m = churn("2");
-        let log = PredictionLog::open_with(&dir, 1000, 40, Duration::from_secs(3600)).unwrap();
+        let log = PredictionLog::open_with(&dir, 1000, OnFull::Drop, 40, Duration::from_secs(3600))
+            .unwrap();
         let sent: Vec<LogBatch> = (0..34).map(|i| batch(i, &m)).collect();
         let tx = log.sender().unwrap();
         for b in &sent {
@@ -1304,7 +1402,9 @@ mod tests {
     fn features_are_typed_columns_named_as_the_features() {
         let dir = temp_dir("typed");
         let m = churn("2");
-        let log = PredictionLog::open_with(&dir, 1000, 10_000, Duration::from_secs(3600)).unwrap();
+        let log =
+            PredictionLog::open_with(&dir, 1000, OnFull::Drop, 10_000, Duration::from_secs(3600))
+                .unwrap();
         let tx = log.sender().unwrap();
         tx.send(batch(0, &m));
         tx.send(batch(1, &m));
@@ -1375,7 +1475,9 @@ mod tests {
                 column("region", ColumnType::String),
             ],
         );
-        let log = PredictionLog::open_with(&dir, 1000, 10_000, Duration::from_secs(3600)).unwrap();
+        let log =
+            PredictionLog::open_with(&dir, 1000, OnFull::Drop, 10_000, Duration::from_secs(3600))
+                .unwrap();
         let tx = log.sender().unwrap();
         tx.send(batch(0, &a));
         tx.send(LogBatch {
@@ -1405,7 +1507,9 @@ mod tests {
     fn a_segment_is_flushed_after_the_interval_without_close() {
         let dir = temp_dir("interval");
         let m = churn("2");
-        let log = PredictionLog::open_with(&dir, 1000, 10_000, Duration::from_millis(50)).unwrap();
+        let log =
+            PredictionLog::open_with(&dir, 1000, OnFull::Drop, 10_000, Duration::from_millis(50))
+                .unwrap();
         let tx = log.sender().unwrap();
         tx.send(batch(0, &m));
         assert!(wait_for(|| read_log(&dir)
@@ -1420,7 +1524,9 @@ mod tests {
     fn close_flushes_what_is_queued() {
         let dir = temp_dir("close");
         let m = churn("2");
-        let log = PredictionLog::open_with(&dir, 1000, 10_000, Duration::from_secs(3600)).unwrap();
+        let log =
+            PredictionLog::open_with(&dir, 1000, OnFull::Drop, 10_000, Duration::from_secs(3600))
+                .unwrap();
         let tx = log.sender().unwrap();
         for i in 0..5 {
             tx.send(batch(i, &m));
@@ -1448,7 +1554,9 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.join("notes.txt"), b"not a segment").unwrap();
-        let log = PredictionLog::open_with(&dir, 100_000, 7, Duration::from_millis(5)).unwrap();
+        let log =
+            PredictionLog::open_with(&dir, 100_000, OnFull::Drop, 7, Duration::from_millis(5))
+                .unwrap();
         let tx = log.sender().unwrap();
         let reader = {
             let dir = dir.clone();
@@ -1487,19 +1595,62 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// A sender whose queue no writer drains.
+    fn detached_sender(tx: Sender<LogBatch>, capacity: usize, on_full: OnFull) -> LogSender {
+        LogSender {
+            tx,
+            queued: Arc::new(AtomicUsize::new(0)),
+            capacity,
+            on_full,
+            room: Arc::new(Room::default()),
+            closed: Arc::new(AtomicBool::new(false)),
+            dropped: Arc::new(AtomicU64::new(0)),
+            written: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    #[test]
+    fn a_full_queue_blocks_until_the_writer_makes_room_or_the_log_closes() {
+        let m = churn("2");
+        // Undrained, room for 3 rows: the second batch of 3 waits.
+        let (tx, _rx) = channel();
+        let s = detached_sender(tx, 3, OnFull::Block);
+        assert!(s.send(batch(0, &m)));
+        let waiting = {
+            let s = s.clone();
+            let m = m.clone();
+            std::thread::spawn(move || s.send(batch(1, &m)))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!waiting.is_finished(), "a full queue did not block");
+        // Closing releases it, and its rows count as dropped.
+        s.closed.store(true, Ordering::SeqCst);
+        assert!(!waiting.join().unwrap());
+        assert_eq!(s.dropped(), 3);
+
+        // Through the writer: every row sent is written, none dropped.
+        let dir = temp_dir("block");
+        let log =
+            PredictionLog::open_with(&dir, 4, OnFull::Block, 10_000, Duration::from_secs(3600))
+                .unwrap();
+        let tx = log.sender().unwrap();
+        let sent = 5_000usize;
+        let accepted = (0..sent).filter(|&i| tx.send(batch(i, &m))).count();
+        log.close();
+        assert_eq!(accepted, sent);
+        assert_eq!(log.dropped(), 0);
+        assert_eq!(log.written(), sent as u64 * 3);
+        assert_eq!(read_log(&dir).unwrap().len(), sent * 3);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn a_full_queue_drops_and_counts_without_blocking() {
         let m = churn("2");
         // A queue nobody drains, room for 7 rows: batches of 3 rows fill it
         // after the third (a batch is taken whole when the queue is empty).
         let (tx, _rx) = channel();
-        let s = LogSender {
-            tx,
-            queued: Arc::new(AtomicUsize::new(0)),
-            capacity: 7,
-            dropped: Arc::new(AtomicU64::new(0)),
-            written: Arc::new(AtomicU64::new(0)),
-        };
+        let s = detached_sender(tx, 7, OnFull::Drop);
         let start = Instant::now();
         let accepted = (0..10).filter(|&i| s.send(batch(i, &m))).count();
         assert!(start.elapsed() < Duration::from_secs(1));
@@ -1507,19 +1658,15 @@ mod tests {
         assert_eq!(s.dropped(), 24);
         // One batch larger than the whole queue is taken when it is empty.
         let (tx, _rx) = channel();
-        let s = LogSender {
-            tx,
-            queued: Arc::new(AtomicUsize::new(0)),
-            capacity: 2,
-            dropped: Arc::new(AtomicU64::new(0)),
-            written: Arc::new(AtomicU64::new(0)),
-        };
+        let s = detached_sender(tx, 2, OnFull::Drop);
         assert!(s.send(batch(0, &m)));
         assert!(!s.send(batch(1, &m)));
 
         // Through the writer: every row sent is either written or dropped.
         let dir = temp_dir("full");
-        let log = PredictionLog::open_with(&dir, 4, 10_000, Duration::from_secs(3600)).unwrap();
+        let log =
+            PredictionLog::open_with(&dir, 4, OnFull::Drop, 10_000, Duration::from_secs(3600))
+                .unwrap();
         let tx = log.sender().unwrap();
         let sent = 20_000usize;
         let accepted = (0..sent).filter(|&i| tx.send(batch(i, &m))).count() as u64 * 3;
@@ -1582,7 +1729,7 @@ mod tests {
         let dir = temp_dir("file");
         let f = dir.join("p.jsonl");
         std::fs::write(&f, b"{}\n").unwrap();
-        assert!(PredictionLog::open(&f, 10).is_err());
+        assert!(PredictionLog::open(&f, 10, OnFull::Drop).is_err());
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -51,13 +51,43 @@ pub struct BatchResponse {
     pub latency_ms: f64,
 }
 
-/// `GET /health`.
+/// `GET /health`: the guide's fields, then whether every served model can
+/// answer now, each model, and the prediction log's counters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
+    /// `healthy` when ready, else `unavailable` (answered with 503).
     pub status: String,
     pub model_loaded: bool,
     pub model_name: Option<String>,
     pub model_version: Option<String>,
+    /// Every served model (champion, canary, shadow) is loaded, warmed and
+    /// able to score now.
+    pub ready: bool,
+    pub models: Vec<ModelHealth>,
+    /// None when predictions are not logged.
+    pub prediction_log: Option<LogHealth>,
+}
+
+/// One served model in [`Health`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelHealth {
+    pub role: String,
+    pub name: String,
+    pub version: String,
+    /// How it is scored: `slipway`, `onnx`, ...
+    pub flavor: String,
+    pub ready: bool,
+}
+
+/// The prediction log in [`Health`]: rows on disk, rows dropped because the
+/// queue was full, rows waiting, and what a full queue does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogHealth {
+    pub path: String,
+    pub written: u64,
+    pub dropped: u64,
+    pub queued: u64,
+    pub on_full: String,
 }
 
 pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ServeError> {

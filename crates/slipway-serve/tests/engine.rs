@@ -348,7 +348,14 @@ fn swap_replaces_the_model_and_responses_name_it() {
 fn prediction_log_records_rows_with_shadow_results() {
     let dir = tempfile_dir();
     let path = dir.join("p.jsonl");
-    let log = Arc::new(slipway_serve::predlog::PredictionLog::open(&path, 1024).unwrap());
+    let log = Arc::new(
+        slipway_serve::predlog::PredictionLog::open(
+            &path,
+            1024,
+            slipway_serve::predlog::OnFull::Drop,
+        )
+        .unwrap(),
+    );
     let e = Engine::builder("models:/churn/Production", model("1"))
         .shadow("models:/churn/Staging", model("9"))
         .prediction_log(log)
@@ -544,4 +551,99 @@ fn a_large_batch_split_across_cores_keeps_row_order() {
         assert_eq!(p.customer_id.as_deref(), Some(format!("C{i}").as_str()));
         assert_eq!(p.probability, Some(want), "row {i}");
     }
+}
+
+/// A scorer whose readiness a test switches (a worker restarting).
+struct Switchable(Arc<std::sync::atomic::AtomicBool>);
+
+impl Scorer for Switchable {
+    fn score(&self, rows: &[f64], n: usize) -> Result<Vec<ScoreRow>, ScoreError> {
+        Fake.score(rows, n)
+    }
+    fn ready(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn health_is_ready_only_when_every_model_can_score_and_reports_the_log() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tower::ServiceExt;
+    let up = Arc::new(AtomicBool::new(true));
+    let canary = Arc::new(ServedModel::from_scorer(
+        ModelIdentity {
+            name: "churn".into(),
+            version: "2".into(),
+            uri: "models:/churn@challenger".into(),
+            run_id: None,
+            model_id: None,
+        },
+        columns(),
+        Output::Classifier {
+            classes: vec![json!(0), json!(1)],
+            positive: 1,
+        },
+        Box::new(Switchable(up.clone())),
+    ));
+    let dir = tempfile_dir();
+    let log = Arc::new(
+        slipway_serve::predlog::PredictionLog::open(
+            &dir.join("log"),
+            1024,
+            slipway_serve::predlog::OnFull::Block,
+        )
+        .unwrap(),
+    );
+    let e = Arc::new(
+        Engine::builder("models:/churn/Production", model("1"))
+            .canary("models:/churn@challenger", canary, 10.0)
+            .prediction_log(log)
+            .build(),
+    );
+    let rt = rt();
+    let get = |uri: &str| {
+        let app = slipway_serve::http::router(e.clone());
+        rt.block_on(async move {
+            let r = app
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+            (status, serde_json::from_slice::<Value>(&bytes).ok())
+        })
+    };
+    rt.block_on(e.predict(format!(r#"{{"customer_id": "C1", "features": {ROW}}}"#).as_bytes()))
+        .unwrap();
+    let (status, h) = get("/health");
+    let h = h.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(h["status"], "healthy");
+    assert_eq!(h["ready"], true);
+    assert_eq!(h["models"].as_array().unwrap().len(), 2);
+    assert_eq!(h["models"][1]["role"], "canary");
+    assert_eq!(h["prediction_log"]["on_full"], "block");
+    assert_eq!(h["prediction_log"]["dropped"], 0);
+    assert_eq!(get("/v2/health/ready").0, 200);
+    assert_eq!(get("/ping").0, 200);
+
+    // The canary cannot score now: not ready, while still live.
+    up.store(false, Ordering::SeqCst);
+    let (status, h) = get("/health");
+    let h = h.unwrap();
+    assert_eq!(status, 503);
+    assert_eq!(h["status"], "unavailable");
+    assert_eq!(h["models"][0]["ready"], true);
+    assert_eq!(h["models"][1]["ready"], false);
+    assert_eq!(get("/v2/health/ready").0, 503);
+    assert_eq!(get("/v2/health/live").0, 200);
+    assert_eq!(get("/ping").0, 503);
+
+    // Every answered row ends up written once the log closes.
+    e.shutdown();
+    let (_, h) = get("/health");
+    assert_eq!(h.unwrap()["prediction_log"]["written"], 1);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -7,7 +7,7 @@ use crate::fmt;
 use comfy_table::{Cell, CellAlignment, Table};
 use serde_json::{json, Value};
 use slipway_client::{
-    Experiment, FileInfo, Run, SearchExperiments, SearchRuns, SlipwayClient, ViewType,
+    Experiment, Run, SearchExperiments, SearchRuns, SlipwayClient, ViewType,
 };
 use std::collections::BTreeSet;
 use std::fmt::Write as _;

@@ -15,7 +15,7 @@ use clap::Args;
 use slipway_client::SlipwayClient;
 use slipway_serve::engine::Engine;
 use slipway_serve::model::{detect_format, ModelIdentity, ModelRef, ServedModel};
-use slipway_serve::predlog::PredictionLog;
+use slipway_serve::predlog::{OnFull, PredictionLog};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -97,6 +97,27 @@ pub struct ServeArgs {
     /// Do not log predictions
     #[arg(long, conflicts_with = "prediction_log")]
     pub no_prediction_log: bool,
+
+    /// When the prediction log's queue (65,536 rows) is full: drop the rows and count
+    /// them (/health, /metrics), so answers never wait for the log; or block each
+    /// request until the writer has made room, so no answered row goes unlogged
+    #[arg(long, value_enum, default_value_t = LogOnFull::Drop, value_name = "POLICY")]
+    pub prediction_log_on_full: LogOnFull,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogOnFull {
+    Drop,
+    Block,
+}
+
+impl From<LogOnFull> for OnFull {
+    fn from(p: LogOnFull) -> OnFull {
+        match p {
+            LogOnFull::Drop => OnFull::Drop,
+            LogOnFull::Block => OnFull::Block,
+        }
+    }
 }
 
 /// `URI=PCT` of --canary.
@@ -559,7 +580,7 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
             builder = builder.shadow(uri, Arc::new(m));
         }
         if let Some(path) = &log_path {
-            let log = PredictionLog::open(path, 65_536)
+            let log = PredictionLog::open(path, 65_536, args.prediction_log_on_full.into())
                 .with_context(|| format!("cannot open the prediction log {}", path.display()))?;
             builder = builder.prediction_log(Arc::new(log));
         }
