@@ -35,8 +35,11 @@ pub mod model;
 pub mod onnx_columns;
 pub mod predlog;
 pub mod protocol;
+pub mod trees;
 pub mod validate;
 
 pub use engine::{Engine, Role};
 pub use error::{LoadError, Problem, ServeError};
-pub use model::{InputColumn, ModelFormat, ModelIdentity, Output, ScoreRow, Scorer, ServedModel};
+pub use model::{
+    InputColumn, ModelFormat, ModelIdentity, Output, PyfuncPredict, ScoreRow, Scorer, ServedModel,
+};
