@@ -12,8 +12,6 @@
                                       --extended adds a model for every other objective
                                       served natively (check_parity.sh; the committed
                                       fixtures are the smaller default set)
-  make_fixtures.py bench OUT_DIR      the libraries' own predict on the same rows, µs/row
-                                      (one row per call, and 1,000-row batches), as JSON
 
 Every model listed in MODELS must be written: any failure is an exception and a non-zero
 exit (the check counts the models). Seeded and reproducible with the versions pinned in
@@ -23,7 +21,6 @@ requirements.txt.
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import lightgbm as lgb
@@ -65,8 +62,14 @@ def churn_table(seed=7):
     ).astype(np.float64)
     days_filled = np.where(np.isnan(days), 30.0, days)
     logit = (
-        -0.04 * tenure + 0.02 * monthly + 0.45 * tickets - 1.1 * contract
-        - 0.08 * logins + 0.05 * days_filled + 0.3 * paperless - 0.6
+        -0.04 * tenure
+        + 0.02 * monthly
+        + 0.45 * tickets
+        - 1.1 * contract
+        - 0.08 * logins
+        + 0.05 * days_filled
+        + 0.3 * paperless
+        - 0.6
     )
     churn = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
     spend = monthly * (1 + 0.01 * tickets) - 2.0 * contract + rng.normal(0, 3.0, n)
@@ -85,7 +88,7 @@ def churn_table(seed=7):
 
 
 def split(a):
-    return a[:N_TRAIN], a[N_TRAIN:N_TRAIN + N_VALID], a[N_TRAIN + N_VALID:]
+    return a[:N_TRAIN], a[N_TRAIN : N_TRAIN + N_VALID], a[N_TRAIN + N_VALID :]
 
 
 def _xgb_booster(params, x, y, rounds):
@@ -95,8 +98,14 @@ def _xgb_booster(params, x, y, rounds):
 
 def _lgb_booster(params, x, y, rounds, **dataset):
     params = {
-        "num_leaves": 8, "learning_rate": 0.2, "min_data_in_leaf": 20, "seed": 1,
-        "num_threads": 1, "deterministic": True, "verbose": -1, **params,
+        "num_leaves": 8,
+        "learning_rate": 0.2,
+        "min_data_in_leaf": 20,
+        "seed": 1,
+        "num_threads": 1,
+        "deterministic": True,
+        "verbose": -1,
+        **params,
     }
     return lgb.train(params, lgb.Dataset(x, label=y, **dataset), rounds)
 
@@ -107,7 +116,10 @@ def _tolist(a):
     a = np.asarray(a)
     if a.dtype.kind == "f":
         a = a.astype(np.float64)
-        return [_tolist(r) if isinstance(r, np.ndarray) else (None if math.isnan(r) else float(r)) for r in a]
+        return [
+            _tolist(r) if isinstance(r, np.ndarray) else (None if math.isnan(r) else float(r))
+            for r in a
+        ]
     return a.tolist()
 
 
@@ -118,26 +130,42 @@ def models(x, y, extended):
     out = {}
     # XGBoost Boosters: the main case in every format mlflow.xgboost writes.
     out["xgb_binary"] = (
-        "xgboost", _xgb_booster({"objective": "binary:logistic"}, x_tr, t["binary"][0], 20),
-        ["ubj", "json", "xgb"], "xgboost.core.Booster", "binary",
+        "xgboost",
+        _xgb_booster({"objective": "binary:logistic"}, x_tr, t["binary"][0], 20),
+        ["ubj", "json", "xgb"],
+        "xgboost.core.Booster",
+        "binary",
     )
     out["xgb_regression"] = (
-        "xgboost", _xgb_booster({"objective": "reg:squarederror"}, x_tr, t["regression"][0], 12),
-        ["ubj"], "xgboost.core.Booster", "regression",
+        "xgboost",
+        _xgb_booster({"objective": "reg:squarederror"}, x_tr, t["regression"][0], 12),
+        ["ubj"],
+        "xgboost.core.Booster",
+        "regression",
     )
     out["xgb_multiclass"] = (
-        "xgboost", _xgb_booster({"objective": "multi:softprob", "num_class": 3}, x_tr, t["multiclass"][0], 6),
-        ["ubj"], "xgboost.core.Booster", "multiclass",
+        "xgboost",
+        _xgb_booster({"objective": "multi:softprob", "num_class": 3}, x_tr, t["multiclass"][0], 6),
+        ["ubj"],
+        "xgboost.core.Booster",
+        "multiclass",
     )
     out["xgb_poisson"] = (
-        "xgboost", _xgb_booster({"objective": "count:poisson"}, x_tr, t["count"][0], 8),
-        ["json"], "xgboost.core.Booster", "regression",
+        "xgboost",
+        _xgb_booster({"objective": "count:poisson"}, x_tr, t["count"][0], 8),
+        ["json"],
+        "xgboost.core.Booster",
+        "regression",
     )
     # scikit-learn wrappers, saved natively by mlflow.xgboost; early stopping: predict uses
     # the best iteration.
     clf = xgb.XGBClassifier(
-        n_estimators=60, max_depth=3, learning_rate=0.3, early_stopping_rounds=5,
-        random_state=1, n_jobs=1,
+        n_estimators=60,
+        max_depth=3,
+        learning_rate=0.3,
+        early_stopping_rounds=5,
+        random_state=1,
+        n_jobs=1,
     )
     clf.fit(x_tr, t["binary"][0], eval_set=[(x_va, t["binary"][1])], verbose=False)
     if clf.best_iteration >= 59:
@@ -145,40 +173,76 @@ def models(x, y, extended):
     out["xgb_classifier"] = ("xgboost", clf, ["ubj"], "xgboost.sklearn.XGBClassifier", "binary")
     mclf = xgb.XGBClassifier(n_estimators=5, max_depth=3, random_state=1, n_jobs=1)
     mclf.fit(x_tr, t["multiclass"][0])
-    out["xgb_multi_classifier"] = ("xgboost", mclf, ["json"], "xgboost.sklearn.XGBClassifier", "multiclass")
+    out["xgb_multi_classifier"] = (
+        "xgboost",
+        mclf,
+        ["json"],
+        "xgboost.sklearn.XGBClassifier",
+        "multiclass",
+    )
     reg = xgb.XGBRegressor(n_estimators=8, max_depth=3, random_state=1, n_jobs=1)
     reg.fit(x_tr, t["regression"][0])
     out["xgb_regressor"] = ("xgboost", reg, ["ubj"], "xgboost.sklearn.XGBRegressor", "regression")
     # Categorical splits on an integer-coded column (no pandas categories).
     cat = xgb.train(
-        {"objective": "binary:logistic", "max_depth": 3, "tree_method": "hist", "seed": 1, "nthread": 1},
-        xgb.DMatrix(x_tr, label=t["binary"][0], feature_types=["q"] * 4 + ["c"] + ["q"] * 3,
-                    enable_categorical=True, nthread=1),
+        {
+            "objective": "binary:logistic",
+            "max_depth": 3,
+            "tree_method": "hist",
+            "seed": 1,
+            "nthread": 1,
+        },
+        xgb.DMatrix(
+            x_tr,
+            label=t["binary"][0],
+            feature_types=["q"] * 4 + ["c"] + ["q"] * 3,
+            enable_categorical=True,
+            nthread=1,
+        ),
         8,
     )
     out["xgb_categorical"] = ("xgboost", cat, ["json"], "xgboost.core.Booster", "binary")
     # LightGBM Boosters (mlflow.lightgbm writes a Booster as its text model, model.lgb).
     out["lgb_binary"] = (
-        "lightgbm", _lgb_booster({"objective": "binary"}, x_tr, t["binary"][0], 15),
-        ["lgb"], "lightgbm.basic.Booster", "binary",
+        "lightgbm",
+        _lgb_booster({"objective": "binary"}, x_tr, t["binary"][0], 15),
+        ["lgb"],
+        "lightgbm.basic.Booster",
+        "binary",
     )
     out["lgb_categorical"] = (
         "lightgbm",
-        _lgb_booster({"objective": "binary", "cat_smooth": 1.0, "min_data_per_group": 10},
-                     x_tr, t["binary"][0], 10, categorical_feature=[4]),
-        ["lgb"], "lightgbm.basic.Booster", "binary",
+        _lgb_booster(
+            {"objective": "binary", "cat_smooth": 1.0, "min_data_per_group": 10},
+            x_tr,
+            t["binary"][0],
+            10,
+            categorical_feature=[4],
+        ),
+        ["lgb"],
+        "lightgbm.basic.Booster",
+        "binary",
     )
     out["lgb_regression"] = (
-        "lightgbm", _lgb_booster({"objective": "regression"}, x_tr, t["regression"][0], 12),
-        ["lgb"], "lightgbm.basic.Booster", "regression",
+        "lightgbm",
+        _lgb_booster({"objective": "regression"}, x_tr, t["regression"][0], 12),
+        ["lgb"],
+        "lightgbm.basic.Booster",
+        "regression",
     )
     out["lgb_multiclass"] = (
-        "lightgbm", _lgb_booster({"objective": "multiclass", "num_class": 3}, x_tr, t["multiclass"][0], 6),
-        ["lgb"], "lightgbm.basic.Booster", "multiclass",
+        "lightgbm",
+        _lgb_booster({"objective": "multiclass", "num_class": 3}, x_tr, t["multiclass"][0], 6),
+        ["lgb"],
+        "lightgbm.basic.Booster",
+        "multiclass",
     )
     out["lgb_poisson"] = (
-        "lightgbm", _lgb_booster({"objective": "poisson"}, x_tr, t["count"][0], 8),
-        ["lgb"], "lightgbm.basic.Booster", "regression",
+        "lightgbm",
+        _lgb_booster({"objective": "poisson"}, x_tr, t["count"][0], 8),
+        ["lgb"],
+        "lightgbm.basic.Booster",
+        "regression",
     )
     if extended:
         out.update(extended_models(x_tr, t))
@@ -199,15 +263,41 @@ def extended_models(x_tr, t):
         ("reg:tweedie", positive, {}),
     ]:
         name = "xgb_" + objective.split(":")[1]
-        out[name] = ("xgboost", _xgb_booster({"objective": objective, **params}, x_tr, label, 8),
-                     ["ubj"], "xgboost.core.Booster", "regression")
-    forest = xgb.train({"objective": "binary:logistic", "num_parallel_tree": 4, "subsample": 0.8,
-                        "colsample_bynode": 0.8, "eta": 1.0, "max_depth": 3, "seed": 1, "nthread": 1},
-                       xgb.DMatrix(x_tr, label=t["binary"][0], nthread=1), 2)
+        out[name] = (
+            "xgboost",
+            _xgb_booster({"objective": objective, **params}, x_tr, label, 8),
+            ["ubj"],
+            "xgboost.core.Booster",
+            "regression",
+        )
+    forest = xgb.train(
+        {
+            "objective": "binary:logistic",
+            "num_parallel_tree": 4,
+            "subsample": 0.8,
+            "colsample_bynode": 0.8,
+            "eta": 1.0,
+            "max_depth": 3,
+            "seed": 1,
+            "nthread": 1,
+        },
+        xgb.DMatrix(x_tr, label=t["binary"][0], nthread=1),
+        2,
+    )
     out["xgb_forest"] = ("xgboost", forest, ["ubj"], "xgboost.core.Booster", "binary")
     for name, params, label, task in [
-        ("lgb_multiclassova", {"objective": "multiclassova", "num_class": 3}, t["multiclass"][0], "multiclass"),
-        ("lgb_regression_sqrt", {"objective": "regression", "reg_sqrt": True}, positive, "regression"),
+        (
+            "lgb_multiclassova",
+            {"objective": "multiclassova", "num_class": 3},
+            t["multiclass"][0],
+            "multiclass",
+        ),
+        (
+            "lgb_regression_sqrt",
+            {"objective": "regression", "reg_sqrt": True},
+            positive,
+            "regression",
+        ),
         ("lgb_regression_l1", {"objective": "regression_l1"}, t["regression"][0], "regression"),
         ("lgb_huber", {"objective": "huber"}, t["regression"][0], "regression"),
         ("lgb_fair", {"objective": "fair"}, t["regression"][0], "regression"),
@@ -216,13 +306,39 @@ def extended_models(x_tr, t):
         ("lgb_gamma", {"objective": "gamma"}, positive, "regression"),
         ("lgb_tweedie", {"objective": "tweedie"}, positive, "regression"),
         ("lgb_cross_entropy", {"objective": "cross_entropy"}, t["binary"][0], "regression"),
-        ("lgb_cross_entropy_lambda", {"objective": "cross_entropy_lambda"}, t["binary"][0], "regression"),
+        (
+            "lgb_cross_entropy_lambda",
+            {"objective": "cross_entropy_lambda"},
+            t["binary"][0],
+            "regression",
+        ),
         ("lgb_binary_sigmoid", {"objective": "binary", "sigmoid": 0.7}, t["binary"][0], "binary"),
-        ("lgb_rf", {"objective": "binary", "boosting": "rf", "bagging_fraction": 0.8, "bagging_freq": 1,
-                    "feature_fraction": 0.8}, t["binary"][0], "binary"),
-        ("lgb_zero_as_missing", {"objective": "binary", "zero_as_missing": True}, t["binary"][0], "binary"),
+        (
+            "lgb_rf",
+            {
+                "objective": "binary",
+                "boosting": "rf",
+                "bagging_fraction": 0.8,
+                "bagging_freq": 1,
+                "feature_fraction": 0.8,
+            },
+            t["binary"][0],
+            "binary",
+        ),
+        (
+            "lgb_zero_as_missing",
+            {"objective": "binary", "zero_as_missing": True},
+            t["binary"][0],
+            "binary",
+        ),
     ]:
-        out[name] = ("lightgbm", _lgb_booster(params, x_tr, label, 6), ["lgb"], "lightgbm.basic.Booster", task)
+        out[name] = (
+            "lightgbm",
+            _lgb_booster(params, x_tr, label, 6),
+            ["lgb"],
+            "lightgbm.basic.Booster",
+            task,
+        )
     return out
 
 
@@ -248,11 +364,15 @@ def generate(out_dir: Path, extended=False):
     out_dir.mkdir(parents=True, exist_ok=True)
     x, y = churn_table()
     x_test = split(x)[2]
-    (out_dir / "data.json").write_text(json.dumps({
-        "columns": [c for c, _ in COLUMNS],
-        "types": [t for _, t in COLUMNS],
-        "rows": _tolist(x_test),
-    }))
+    (out_dir / "data.json").write_text(
+        json.dumps(
+            {
+                "columns": [c for c, _ in COLUMNS],
+                "types": [t for _, t in COLUMNS],
+                "rows": _tolist(x_test),
+            }
+        )
+    )
     written = 0
     for name, (library, model, exts, model_class, task) in models(x, y, extended).items():
         for ext in exts:
@@ -270,7 +390,9 @@ def generate(out_dir: Path, extended=False):
             predict, proba = predictions(loaded, x_test)
             direct, _ = predictions(model, x_test)
             if not np.array_equal(np.asarray(direct), np.asarray(predict), equal_nan=True):
-                raise RuntimeError(f"{stem}: the saved model predicts differently from the trained one")
+                raise RuntimeError(
+                    f"{stem}: the saved model predicts differently from the trained one"
+                )
             expected = {
                 "library": library,
                 "file": path.name,
@@ -288,53 +410,9 @@ def generate(out_dir: Path, extended=False):
     print(f"generated {written} models in {out_dir}")
 
 
-def _time(fn, n_calls):
-    best = math.inf
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for i in range(n_calls):
-            fn(i)
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def bench(out_dir: Path):
-    """µs per row of the library's predict as pyfunc calls it, on the held-out rows."""
-    data = json.loads((out_dir / "data.json").read_text())
-    rows = np.array([[np.nan if v is None else v for v in r] for r in data["rows"]], dtype=np.float64)
-    batch = np.concatenate([rows, rows])[:1000]
-    results = {}
-    for exp in sorted(out_dir.glob("*.expected.json")):
-        e = json.loads(exp.read_text())
-        path = out_dir / e["file"]
-        if e["library"] == "xgboost":
-            model = {"xgboost.core.Booster": xgb.Booster, "xgboost.sklearn.XGBClassifier": xgb.XGBClassifier,
-                     "xgboost.sklearn.XGBRegressor": xgb.XGBRegressor}[e["model_class"]]()
-            model.load_model(str(path))
-            if isinstance(model, xgb.Booster):
-                model.set_param({"nthread": 1})
-        else:
-            model = lgb.Booster(model_file=str(path), params={"num_threads": 1})
-
-        def one(i, model=model):
-            predictions(model, rows[i % len(rows):i % len(rows) + 1])
-
-        def many(_, model=model):
-            predictions(model, batch)
-
-        n1 = 300
-        single = _time(one, n1) / n1 * 1e6
-        batched = _time(many, 3) / 3 / len(batch) * 1e6
-        results[exp.name.removesuffix(".expected.json")] = {"single_row_us": single, "batch_1000_us_per_row": batched}
-    print(json.dumps({"python": results, "xgboost": xgb.__version__, "lightgbm": lgb.__version__}))
-
-
 def main(argv):
     if len(argv) in (2, 3) and argv[0] == "generate" and argv[2:] in ([], ["--extended"]):
         generate(Path(argv[1]), extended=argv[2:] == ["--extended"])
-        return 0
-    if len(argv) == 2 and argv[0] == "bench":
-        bench(Path(argv[1]))
         return 0
     print(__doc__, file=sys.stderr)
     return 2
