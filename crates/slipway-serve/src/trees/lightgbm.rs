@@ -54,14 +54,25 @@ pub(crate) enum Kind {
     Value,
 }
 
+/// An internal node, laid out together (one cache line holds two).
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    /// The split value; a categorical node's category set index.
+    threshold: f64,
+    feature: u32,
+    /// Children: a node index, or `!leaf` (negative) for a leaf.
+    left: i32,
+    right: i32,
+    /// LightGBM's `decision_type`: bit 0 categorical, bit 1 default left,
+    /// bits 2-3 the missing type (0 none, 1 zero, 2 NaN).
+    decision_type: u8,
+}
+
 #[derive(Debug)]
 struct Tree {
-    /// Internal nodes (`num_leaves - 1`).
-    split_feature: Vec<u32>,
-    threshold: Vec<f64>,
-    decision_type: Vec<u8>,
-    left: Vec<i32>,
-    right: Vec<i32>,
+    /// Internal nodes (`num_leaves - 1`), checked at load: features in
+    /// range, children in range, every node reached once from the root.
+    nodes: Vec<Node>,
     leaf_value: Vec<f64>,
     cat_boundaries: Vec<u32>,
     cat_threshold: Vec<u32>,
@@ -70,65 +81,65 @@ struct Tree {
 impl Tree {
     #[inline]
     fn predict(&self, row: &[f64]) -> f64 {
-        if self.split_feature.is_empty() {
+        if self.nodes.is_empty() {
             return self.leaf_value[0];
         }
-        let mut node: i32 = 0;
-        while node >= 0 {
-            let i = node as usize;
-            let x = row[self.split_feature[i] as usize];
-            let dt = self.decision_type[i];
-            node = if dt & 1 != 0 {
-                self.categorical(i, x)
+        let mut i: i32 = 0;
+        while i >= 0 {
+            let node = &self.nodes[i as usize];
+            let x = row[node.feature as usize];
+            i = if node.decision_type & 1 != 0 {
+                self.categorical(node, x)
             } else {
-                self.numerical(i, x, dt)
+                numerical(node, x)
             };
         }
-        self.leaf_value[!node as usize]
+        self.leaf_value[!i as usize]
     }
 
     #[inline]
-    fn numerical(&self, i: usize, mut x: f64, dt: u8) -> i32 {
-        let missing_type = (dt >> 2) & 3;
-        if x.is_nan() && missing_type != 2 {
-            x = 0.0;
-        }
-        let missing = (missing_type == 1 && (-ZERO_THRESHOLD..=ZERO_THRESHOLD).contains(&x))
-            || (missing_type == 2 && x.is_nan());
-        if missing {
-            if dt & 2 != 0 {
-                self.left[i]
-            } else {
-                self.right[i]
-            }
-        } else if x <= self.threshold[i] {
-            self.left[i]
-        } else {
-            self.right[i]
-        }
-    }
-
-    #[inline]
-    fn categorical(&self, i: usize, x: f64) -> i32 {
+    fn categorical(&self, node: &Node, x: f64) -> i32 {
         if x.is_nan() {
-            return self.right[i];
+            return node.right;
         }
         // C++'s int cast; out-of-range values go right either way.
         let category = x as i64;
         if category < 0 || category > i64::from(i32::MAX) {
-            return self.right[i];
+            return node.right;
         }
-        let set = self.threshold[i] as usize;
+        let set = node.threshold as usize;
         let (lo, hi) = (
             self.cat_boundaries[set] as usize,
             self.cat_boundaries[set + 1] as usize,
         );
         let word = (category / 32) as usize;
         if word < hi - lo && (self.cat_threshold[lo + word] >> (category % 32)) & 1 == 1 {
-            self.left[i]
+            node.left
         } else {
-            self.right[i]
+            node.right
         }
+    }
+}
+
+#[inline]
+fn numerical(node: &Node, mut x: f64) -> i32 {
+    let dt = node.decision_type;
+    let missing_type = (dt >> 2) & 3;
+    if x.is_nan() && missing_type != 2 {
+        x = 0.0;
+    }
+    let missing = (missing_type == 1 && (-ZERO_THRESHOLD..=ZERO_THRESHOLD).contains(&x))
+        || (missing_type == 2 && x.is_nan());
+    if missing {
+        if dt & 2 != 0 {
+            node.left
+        } else {
+            node.right
+        }
+    } else if x <= node.threshold {
+        node.left
+    } else {
+        node.right
     }
 }
 
@@ -156,23 +167,32 @@ impl LightGbm {
         self.outputs
     }
 
-    /// Scores one row (`n_features` values, `NaN` missing) into `out`
-    /// (`outputs` values), as `Booster.predict` does.
-    pub(crate) fn predict_row(&self, row: &[f64], scratch: &mut Vec<f64>, out: &mut [f64]) {
-        // The C API's dense rows: entries with |x| <= kZeroThreshold are
-        // dropped, i.e. read as 0.
-        scratch.clear();
-        scratch.extend(row.iter().map(|&x| {
-            if (-ZERO_THRESHOLD..=ZERO_THRESHOLD).contains(&x) {
-                0.0
-            } else {
-                x
-            }
-        }));
+    /// A row as LightGBM's C API hands dense rows to the trees: entries
+    /// with `|x| <= kZeroThreshold` are dropped, i.e. read as 0.
+    #[inline]
+    pub(crate) fn prepare(x: f64) -> f64 {
+        if (-ZERO_THRESHOLD..=ZERO_THRESHOLD).contains(&x) {
+            0.0
+        } else {
+            x
+        }
+    }
+
+    /// Scores one row (`n_features` values, `NaN` missing, each through
+    /// [`LightGbm::prepare`]) into `out` (`outputs` values), as
+    /// `Booster.predict` does.
+    pub(crate) fn predict_row(&self, row: &[f64], out: &mut [f64]) {
         out.iter_mut().for_each(|o| *o = 0.0);
         let k = self.outputs;
-        for (t, tree) in self.trees.iter().enumerate() {
-            out[t % k] += tree.predict(scratch);
+        if k == 1 {
+            out[0] = self
+                .trees
+                .iter()
+                .fold(0.0, |sum, tree| sum + tree.predict(row));
+        } else {
+            for (t, tree) in self.trees.iter().enumerate() {
+                out[t % k] += tree.predict(row);
+            }
         }
         if self.average_output {
             let iterations = (self.trees.len() / k) as f64;
@@ -523,12 +543,17 @@ fn parse_tree(
             return Err("some nodes are not reachable from the root".into());
         }
     }
+    let nodes = (0..internal)
+        .map(|i| Node {
+            threshold: threshold[i],
+            feature: split_feature[i],
+            left: left[i],
+            right: right[i],
+            decision_type: decision_type[i],
+        })
+        .collect();
     Ok(Tree {
-        split_feature,
-        threshold,
-        decision_type,
-        left,
-        right,
+        nodes,
         leaf_value,
         cat_boundaries,
         cat_threshold,
@@ -557,7 +582,8 @@ mod tests {
 
     fn predict(m: &LightGbm, row: &[f64]) -> f64 {
         let mut out = vec![0.0; m.outputs()];
-        m.predict_row(row, &mut Vec::new(), &mut out);
+        let row: Vec<f64> = row.iter().map(|&x| LightGbm::prepare(x)).collect();
+        m.predict_row(&row, &mut out);
         out[0]
     }
 

@@ -298,19 +298,18 @@ impl TreeScorer {
             }
             Booster::LightGbm(m) => {
                 let mut out = vec![0.0; n * self.width];
-                let mut row = Vec::with_capacity(n_features);
-                let mut scratch = Vec::with_capacity(n_features);
-                for (r, values) in rows.chunks_exact(n_features).enumerate() {
-                    row.clear();
-                    row.extend_from_slice(values);
-                    for &c in &self.float32_columns {
-                        row[c] = f64::from(row[c] as f32);
+                let mut row = vec![0.0; n_features];
+                for (values, out) in rows
+                    .chunks_exact(n_features)
+                    .zip(out.chunks_exact_mut(self.width))
+                {
+                    for (r, &v) in row.iter_mut().zip(values) {
+                        *r = lightgbm::LightGbm::prepare(v);
                     }
-                    m.predict_row(
-                        &row,
-                        &mut scratch,
-                        &mut out[r * self.width..(r + 1) * self.width],
-                    );
+                    for &c in &self.float32_columns {
+                        row[c] = lightgbm::LightGbm::prepare(f64::from(values[c] as f32));
+                    }
+                    m.predict_row(&row, out);
                 }
                 Ok(out)
             }
