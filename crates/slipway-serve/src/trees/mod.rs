@@ -1,6 +1,6 @@
 //! XGBoost and LightGBM models in their native files, as `mlflow.xgboost` /
 //! `mlflow.lightgbm` log them, scored in process with the library's own
-//! arithmetic (see [`xgboost`] and [`lightgbm`] for the rules followed).
+//! arithmetic (the `xgboost` and `lightgbm` submodules name the rules followed).
 //!
 //! What a row predicts follows the Python object MLflow loads:
 //! - a `Booster` (either library): `predict` is the objective's output, so a
