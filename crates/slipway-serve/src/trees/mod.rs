@@ -97,6 +97,8 @@ pub struct TreeScorer {
     /// LightGBM: columns typed `float` in the signature, which MLflow hands
     /// to LightGBM as `float32` (XGBoost reads every input as `float32`).
     float32_columns: Vec<usize>,
+    /// Input column names, for errors.
+    names: Vec<String>,
 }
 
 /// A loaded native model: its input columns, what it predicts, what its
@@ -197,6 +199,7 @@ pub fn load(
         "{} model: objective {objective}, {n_features} features, {width} output(s)",
         library.flavor()
     );
+    let names = columns.iter().map(|c| c.name.clone()).collect();
     Ok(Loaded {
         columns,
         output,
@@ -206,6 +209,7 @@ pub fn load(
             task,
             width,
             float32_columns,
+            names,
         },
     })
 }
@@ -286,9 +290,9 @@ impl TreeScorer {
                     let f = v as f32;
                     if f.is_infinite() {
                         return Err(ScoreError::Rejected(format!(
-                            "row {}: feature {} is {v}, beyond XGBoost's float32 range",
+                            "row {}: `{}` is {v:e}, beyond the float32 range XGBoost reads",
                             i / n_features,
-                            i % n_features
+                            self.names.get(i % n_features).map_or("?", String::as_str)
                         )));
                     }
                     x.push(f);
