@@ -439,6 +439,8 @@ if [[ $DO_E2E -eq 1 ]]; then
     fi
     # ONNX models trained in Python: slipway-onnx against onnxruntime on every test row.
     stage "onnx parity (onnxruntime)" bash "$REPO/tests/onnx/check_parity.sh"
+    # XGBoost/LightGBM native files: slipway-serve against the Python libraries on every row.
+    stage "native tree parity (xgboost, lightgbm)" bash "$REPO/tests/native/check_parity.sh"
     if [[ -x "$SLIPWAY_BIN_PATH" ]]; then
         stage "slipway demo --exit" demo_run
     else

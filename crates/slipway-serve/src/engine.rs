@@ -13,7 +13,7 @@ use slipway_train::dataset::ColumnType;
 use crate::error::{Problem, ServeError};
 use crate::features::{FeatureSource, NoFeatureSource};
 use crate::metrics::{Metrics, Route};
-use crate::model::{ModelRef, Output, ScoreRow, ServedModel};
+use crate::model::{ModelRef, Output, PyfuncPredict, ScoreRow, ServedModel};
 use crate::predlog::{LogBatch, LogSender, LoggedFeatures, PredictionLog, ShadowScores};
 use crate::protocol::{
     self, BatchPrediction, BatchResponse, Health, LogHealth, ModelHealth, PredictMethod,
@@ -184,6 +184,8 @@ struct Scored {
     role: Role,
     rows: Vec<ScoreRow>,
     ids: Vec<Option<String>>,
+    /// The encoded rows that were scored.
+    x: Vec<f64>,
 }
 
 impl Engine {
@@ -299,6 +301,7 @@ impl Engine {
             role,
             rows: scored,
             ids,
+            x,
         })
     }
 
@@ -602,7 +605,7 @@ impl Engine {
             let (model, role) = self.pick(None);
             if let Some(fast) = protocol::fast_invocations_split(&model.columns, body) {
                 let scored = self.score_x(role, &model, &fast.x, fast.n)?;
-                let predictions = invocation_predictions(&model, fast.method, &scored)?;
+                let predictions = invocation_predictions(&model, fast.method, &scored, &fast.x)?;
                 self.log_fast(Route::Invocations, role, &model, fast, scored, ms(started));
                 return Ok((json!({ "predictions": predictions }), model.version.clone()));
             }
@@ -614,7 +617,7 @@ impl Engine {
             _ => return Err(ServeError::UnsupportedMediaType(ct.to_string())),
         };
         let s = self.score(Route::Invocations, None, inv.rows, started)?;
-        let predictions = invocation_predictions(&s.model, inv.method, &s.rows)?;
+        let predictions = invocation_predictions(&s.model, inv.method, &s.rows, &s.x)?;
         let _ = s.role;
         Ok((
             json!({ "predictions": predictions }),
@@ -749,20 +752,28 @@ impl Engine {
             }));
         }
         if is_classifier && want("predict_proba") {
-            let mut data = Vec::with_capacity(n * 2);
-            for r in &s.rows {
-                let pair = r
-                    .probability
-                    .and_then(|p| s.model.proba_row(p))
-                    .unwrap_or([f64::NAN, f64::NAN]);
-                data.extend(
-                    pair.iter()
-                        .map(|&p| if p.is_finite() { json!(p) } else { Value::Null }),
-                );
-            }
+            let (data, k): (Vec<Value>, usize) = match s.model.scorer.class_probabilities(&s.x, n) {
+                // Every class's probability (multiclass models too).
+                Some(p) => {
+                    let p = p?;
+                    let k = p.len().checked_div(n).unwrap_or(0);
+                    (p.into_iter().map(Value::from).collect(), k)
+                }
+                None => {
+                    let mut data = Vec::with_capacity(n * 2);
+                    for r in &s.rows {
+                        let pair = r
+                            .probability
+                            .and_then(|p| s.model.proba_row(p))
+                            .unwrap_or([f64::NAN, f64::NAN]);
+                        data.extend(pair.iter().map(|&p| Value::from(p)));
+                    }
+                    (data, 2)
+                }
+            };
             outputs.push(json!({
                 "name": "predict_proba",
-                "shape": [n, 2],
+                "shape": [n, k],
                 "datatype": "FP64",
                 "data": data,
             }));
@@ -942,22 +953,48 @@ fn predict_datatype(m: &ServedModel) -> &'static str {
     }
 }
 
-/// `/invocations`' predictions: labels/values, or the probability pairs.
+/// `/invocations`' predictions: what the model's pyfunc `predict` returns
+/// ([`PyfuncPredict`]: labels/values, or a `Booster`'s probabilities), or
+/// with `predict_proba` each row's class probabilities.
 fn invocation_predictions(
     model: &ServedModel,
     method: PredictMethod,
     rows: &[ScoreRow],
+    x: &[f64],
 ) -> Result<Vec<Value>, ServeError> {
-    match method {
-        PredictMethod::Predict => Ok(rows.iter().map(|r| r.prediction.clone()).collect()),
-        PredictMethod::PredictProba => rows
-            .iter()
-            .map(|r| match r.probability.and_then(|p| model.proba_row(p)) {
-                Some(pair) => Ok(json!(pair)),
-                None => Err(ServeError::BadRequest(
-                    "predict_proba is available for binary classifiers only".into(),
-                )),
-            })
-            .collect(),
+    let n = rows.len();
+    match (method, model.pyfunc) {
+        (PredictMethod::Predict, PyfuncPredict::Prediction) => {
+            return Ok(rows.iter().map(|r| r.prediction.clone()).collect())
+        }
+        (PredictMethod::Predict, PyfuncPredict::Probability) => {
+            return Ok(rows
+                .iter()
+                .map(|r| r.probability.map_or(Value::Null, Value::from))
+                .collect())
+        }
+        _ => {}
     }
+    if let Some(p) = model.scorer.class_probabilities(x, n) {
+        let p = p?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let k = p.len() / n;
+        if k == 0 || p.len() != k * n {
+            return Err(ServeError::Model(format!(
+                "the model returned {} class probabilities for {n} rows",
+                p.len()
+            )));
+        }
+        return Ok(p.chunks(k).map(|row| json!(row)).collect());
+    }
+    rows.iter()
+        .map(|r| match r.probability.and_then(|p| model.proba_row(p)) {
+            Some(pair) => Ok(json!(pair)),
+            None => Err(ServeError::BadRequest(
+                "predict_proba is available for binary classifiers only".into(),
+            )),
+        })
+        .collect()
 }

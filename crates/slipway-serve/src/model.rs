@@ -1,7 +1,8 @@
 //! What the server scores with: a model's input columns (from its signature),
 //! what it predicts, and a [`Scorer`] that turns encoded rows into
-//! predictions. Slipway's own models and ONNX models (one float tensor here;
-//! one input per column in [`crate::onnx_columns`]) are the scorers; all are
+//! predictions. Slipway's own models, ONNX models (one float tensor here;
+//! one input per column in [`crate::onnx_columns`]) and XGBoost / LightGBM
+//! models in their native files ([`crate::trees`]) are the scorers; all are
 //! built from the model directory's files (no I/O here: the caller reads the
 //! files).
 
@@ -14,6 +15,7 @@ use slipway_train::gbm::Task;
 use slipway_train::package::{ModelPackage, INPUT_EXAMPLE_FILE, METADATA_FILE, MODEL_FILE};
 
 use crate::error::{LoadError, ScoreError};
+use crate::trees::Library;
 
 /// One input column of the model, in the order the model takes them.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +75,34 @@ pub trait Scorer: Send + Sync {
     fn ready(&self) -> bool {
         true
     }
+
+    /// Every class's probability, `n_rows x classes` row-major in class
+    /// order, for a classifier whose scorer has them (None: only
+    /// [`ScoreRow::probability`] is known).
+    fn class_probabilities(
+        &self,
+        _rows: &[f64],
+        _n_rows: usize,
+    ) -> Option<Result<Vec<f64>, ScoreError>> {
+        None
+    }
+}
+
+/// What MLflow's pyfunc `predict` returns for the model, i.e. what
+/// `/invocations` answers (as `mlflow models serve` does) unless asked for
+/// `predict_proba`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PyfuncPredict {
+    /// Each row's [`ScoreRow::prediction`]: labels (classifiers, e.g. a
+    /// scikit-learn model) or values (regressors).
+    #[default]
+    Prediction,
+    /// Each row's probability of the positive class: an XGBoost / LightGBM
+    /// `Booster` with a binary objective.
+    Probability,
+    /// Each row's class probabilities ([`Scorer::class_probabilities`]): a
+    /// `Booster` with a multiclass objective.
+    ClassProbabilities,
 }
 
 /// A loaded model with where it came from.
@@ -85,10 +115,12 @@ pub struct ServedModel {
     pub uri: String,
     pub run_id: Option<String>,
     pub model_id: Option<String>,
-    /// `slipway` or `onnx`.
+    /// `slipway`, `onnx`, `xgboost` or `lightgbm`.
     pub flavor: &'static str,
     pub columns: Vec<InputColumn>,
     pub output: Output,
+    /// What `/invocations` answers by default.
+    pub pyfunc: PyfuncPredict,
     pub scorer: Box<dyn Scorer>,
     /// The model's input example as raw rows in column order, if it has one.
     pub example: Option<Vec<Vec<Value>>>,
@@ -123,6 +155,13 @@ pub enum ModelFormat {
     Slipway,
     /// An ONNX model: read this file (the onnx flavor's `data`, else `model.onnx`).
     Onnx { file: String },
+    /// An XGBoost or LightGBM model in its native file (the flavor's `data`:
+    /// `model.ubj`/`.json`/`.xgb`, `model.lgb`), logged as `model_class`.
+    Native {
+        library: Library,
+        file: String,
+        model_class: String,
+    },
 }
 
 impl ModelFormat {
@@ -134,7 +173,9 @@ impl ModelFormat {
                 METADATA_FILE.into(),
                 INPUT_EXAMPLE_FILE.into(),
             ],
-            ModelFormat::Onnx { file } => vec![file.clone(), INPUT_EXAMPLE_FILE.into()],
+            ModelFormat::Onnx { file } | ModelFormat::Native { file, .. } => {
+                vec![file.clone(), INPUT_EXAMPLE_FILE.into()]
+            }
         }
     }
 }
@@ -157,6 +198,36 @@ fn flavors(doc: &serde_yaml_ng::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The native file of an `xgboost` / `lightgbm` flavor, when its
+/// `model_class` is one scored natively (a Booster, or XGBoost's
+/// scikit-learn wrappers, which `mlflow.xgboost` saves in XGBoost's own
+/// format). A LightGBM scikit-learn wrapper is a skops/pickle file: None.
+fn native_format(doc: &serde_yaml_ng::Value) -> Option<ModelFormat> {
+    let flavors = doc.get("flavors")?;
+    for (library, default_class) in [
+        (Library::XgBoost, "xgboost.core.Booster"),
+        (Library::LightGbm, "lightgbm.basic.Booster"),
+    ] {
+        let Some(flavor) = flavors.get(library.flavor()) else {
+            continue;
+        };
+        // MLmodels written before mlflow 1.22 name no class: a Booster.
+        let class = flavor
+            .get("model_class")
+            .and_then(|c| c.as_str())
+            .unwrap_or(default_class);
+        let file = flavor.get("data").and_then(|d| d.as_str());
+        if let (Some(file), true) = (file, library.native_classes().contains(&class)) {
+            return Some(ModelFormat::Native {
+                library,
+                file: file.to_string(),
+                model_class: class.to_string(),
+            });
+        }
+    }
+    None
+}
+
 /// Decides from `MLmodel` how to load the directory; `has_model_onnx` says
 /// whether the directory has a `model.onnx` file (a plain ONNX artifact).
 /// A model the server cannot run is refused here, with how to log it instead.
@@ -173,6 +244,9 @@ pub fn detect_format(mlmodel: &[u8], has_model_onnx: bool) -> Result<ModelFormat
             .unwrap_or("model.onnx")
             .to_string();
         return Ok(ModelFormat::Onnx { file });
+    }
+    if let Some(native) = native_format(&doc) {
+        return Ok(native);
     }
     if has_model_onnx {
         return Ok(ModelFormat::Onnx {
@@ -556,6 +630,31 @@ impl ServedModel {
                     example,
                 ))
             }
+            ModelFormat::Native {
+                library,
+                file,
+                model_class,
+            } => {
+                let bytes = read(file).ok_or_else(|| LoadError::MissingFile(file.clone()))?;
+                let loaded = crate::trees::load(
+                    *library,
+                    file,
+                    &bytes,
+                    model_class,
+                    signature_columns(mlmodel)?,
+                )?;
+                let example = example_rows(example.as_deref(), &loaded.columns);
+                let mut model = ServedModel::assemble(
+                    identity,
+                    library.flavor(),
+                    loaded.columns,
+                    loaded.output,
+                    Box::new(loaded.scorer),
+                    example,
+                );
+                model.pyfunc = loaded.pyfunc;
+                Ok(model)
+            }
         }
     }
 
@@ -586,6 +685,7 @@ impl ServedModel {
             flavor,
             columns,
             output,
+            pyfunc: PyfuncPredict::Prediction,
             scorer,
             example,
         }
