@@ -112,14 +112,12 @@ impl SlipwayClient {
             }
             ModelRef::Alias { name, alias } => self.get_model_version_by_alias(&name, &alias).await,
             ModelRef::Stage { name, stage } => {
-                newest(self.get_latest_versions(&name, &[stage.as_str()]).await?).ok_or_else(
-                    || {
-                        names_nothing(format!(
-                            "No versions of model '{name}' are in stage '{}'",
-                            stage.as_str()
-                        ))
-                    },
-                )
+                newest(self.get_latest_versions(&name, &[stage.as_str()]).await?).ok_or_else(|| {
+                    names_nothing(format!(
+                        "No versions of model '{name}' are in stage '{}'",
+                        stage.as_str()
+                    ))
+                })
             }
             ModelRef::Latest { name } => self.newest_version(&name).await,
             ModelRef::LoggedModel { model_id: id } | ModelRef::Run { run_id: id, .. } => Err(
@@ -161,9 +159,7 @@ impl SlipwayClient {
                 _ => self.resolve_hops(download, hops + 1).await?.artifact_uri,
             }
         };
-        let (origin_run, origin_model) = origin
-            .map(|o| (o.run_id, o.model_id))
-            .unwrap_or_default();
+        let (origin_run, origin_model) = origin.map(|o| (o.run_id, o.model_id)).unwrap_or_default();
         Ok(ResolvedModel {
             uri,
             artifact_uri,
@@ -220,9 +216,9 @@ impl SlipwayClient {
             ..Default::default()
         };
         match self.search_logged_models_all(search).await {
-            Ok(models) => Ok(models.into_iter().find(|m| {
-                m.info.name == name && m.info.source_run_id.as_deref() == Some(run_id)
-            })),
+            Ok(models) => Ok(models
+                .into_iter()
+                .find(|m| m.info.name == name && m.info.source_run_id.as_deref() == Some(run_id))),
             Err(e) if e.is_endpoint_missing() => Ok(None),
             Err(e) => Err(e),
         }
