@@ -236,9 +236,49 @@ fn handle(fake: &mut Fake, method: &Method, uri: &Uri, body: &[u8]) -> Response 
                 ),
             }
         }
+        // The artifact proxy as MLflow 2.22.5 answers it: a missing file is a 500.
+        ("GET", "/api/2.0/mlflow-artifacts/artifacts") => {
+            let dir = format!("{}/", arg("path").trim_end_matches('/'));
+            let files: Vec<Value> = ARTIFACTS
+                .iter()
+                .filter_map(|(p, _)| p.strip_prefix(&dir))
+                .filter(|rest| !rest.contains('/'))
+                .map(|name| json!({"path": name, "is_dir": false, "file_size": 3}))
+                .collect();
+            ok(json!({ "files": files }))
+        }
+        ("GET", p) if p.starts_with("/api/2.0/mlflow-artifacts/artifacts/") => {
+            let rel = &p["/api/2.0/mlflow-artifacts/artifacts/".len()..];
+            match ARTIFACTS.iter().find(|(path, _)| *path == rel) {
+                Some((_, Some(bytes))) => (StatusCode::OK, *bytes).into_response(),
+                // Listed but unreadable (the store failing): a real server error.
+                Some((_, None)) => mlflow_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_ERROR",
+                    "An error occurred while reading the store",
+                ),
+                None => mlflow_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_ERROR",
+                    &format!("The following failures occurred while downloading one or more artifacts from /srv/artifacts: ##### File {rel} ##### [Errno 2] No such file or directory"),
+                ),
+            }
+        }
         _ => route_missing(),
     }
 }
+
+/// The files behind the fake proxy (`None`: listed, but reading it fails).
+const ARTIFACTS: [(&str, Option<&[u8]>); 2] = [
+    (
+        "1/22c074e36d6845258b796a1451ad5b3d/artifacts/model/MLmodel",
+        Some(b"flavors: {}\n"),
+    ),
+    (
+        "1/22c074e36d6845258b796a1451ad5b3d/artifacts/model/model.onnx",
+        None,
+    ),
+];
 
 async fn fake_mlflow(flavor: Flavor) -> (SlipwayClient, Shared) {
     let fake: Shared = Arc::new(Mutex::new(Fake {
@@ -433,4 +473,34 @@ fn api_status(e: &Error) -> Option<u16> {
         Error::Api { status, .. } => Some(*status),
         _ => None,
     }
+}
+
+#[tokio::test]
+async fn a_missing_file_behind_mlflow2s_proxy_is_not_found() {
+    let (c, _fake) = fake_mlflow(Flavor::Mlflow2).await;
+    let model = c
+        .resolve_model_uri("models:/churn/Production")
+        .await
+        .unwrap();
+    let base = &model.artifact_uri;
+    assert_eq!(
+        c.read_artifact(base, "MLmodel").await.unwrap().as_ref(),
+        b"flavors: {}\n"
+    );
+    // MLflow 2.x answers a missing file with a 500; the client says what it is.
+    let e = c
+        .read_artifact(base, "input_example.json")
+        .await
+        .unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let e = c
+        .download_artifact(base, "input_example.json", dir.path().join("x"))
+        .await
+        .unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
+    // A file that is there but cannot be read stays the server's error.
+    let e = c.read_artifact(base, "model.onnx").await.unwrap_err();
+    assert_eq!(api_status(&e), Some(500), "{e:?}");
+    assert!(!e.is_not_found());
 }
