@@ -37,6 +37,7 @@ from test_serve_onnx import MODELS, breast_cancer  # noqa: F401  (a fixture, use
 STARTUP_TIMEOUT = float(os.environ.get("SLIPWAY_MLFLOW_STARTUP_TIMEOUT", "180"))
 # How long a promotion may take to be served with --poll-interval 1.
 RELOAD_TIMEOUT = 30
+EXPERIMENT = "serve-mlflow-server-e2e"
 
 
 def free_port() -> int:
@@ -78,7 +79,8 @@ def mlflow_server(tmp_path_factory):
             except (requests.ConnectionError, requests.Timeout):
                 pass  # not listening yet, or its workers are still starting
             if proc.poll() is not None:
-                pytest.fail(f"mlflow server exited ({proc.returncode}) during startup:\n{server_log()}")
+                pytest.fail(f"mlflow server exited ({proc.returncode}) during startup:\n"
+                            f"{server_log()}")
             if time.time() > deadline:
                 pytest.fail(f"mlflow server not healthy after {STARTUP_TIMEOUT}s:\n{server_log()}")
             time.sleep(0.3)
@@ -112,13 +114,18 @@ def on_mlflow(mlflow_server):
         mlflow.set_tracking_uri(previous)
 
 
-def log_onnx(kind: str, x_train, y_train, name: str):
-    """Fits MODELS[kind], logs it as ONNX registered under `name`; (model, run id, model info)."""
+def log_onnx(client: MlflowClient, kind: str, x_train, y_train, name: str):
+    """Fits MODELS[kind], logs it as ONNX registered under `name`; (model, run id, model info).
+
+    The run's experiment is passed explicitly, not set with mlflow.set_experiment, so the
+    fluent API's active experiment (an id on the Slipway server other tests use) stays."""
     model = MODELS[kind]().fit(x_train, y_train)
     onx = to_onnx(model, x_train.to_numpy(dtype=np.float32)[:1],
                   target_opset={"": 17, "ai.onnx.ml": 3})
-    mlflow.set_experiment("serve-mlflow-server-e2e")
-    with mlflow.start_run() as run:
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    experiment_id = (experiment.experiment_id if experiment is not None
+                     else client.create_experiment(EXPERIMENT))
+    with mlflow.start_run(experiment_id=experiment_id) as run:
         info = mlflow.onnx.log_model(
             onx, "model", signature=infer_signature(x_train, model.predict_proba(x_train)),
             registered_model_name=name,
@@ -153,7 +160,8 @@ def assert_serves(base: str, model, x_test):
 def served_version(base: str, x_test) -> str:
     """The model version /predict answers with."""
     features = {c: float(v) for c, v in x_test.iloc[0].items()}
-    r = requests.post(base + "/predict", json={"customer_id": "C1", "features": features}, timeout=30)
+    body = {"customer_id": "C1", "features": features}
+    r = requests.post(base + "/predict", json=body, timeout=30)
     assert r.status_code == 200, r.text
     return r.json()["model_version"]
 
@@ -166,8 +174,8 @@ def registered(mlflow_server, breast_cancer):  # noqa: F811
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(mlflow_server)
     try:
-        model, run_id, info = log_onnx("logreg", x_train, y_train, name)
         client = MlflowClient(tracking_uri=mlflow_server)
+        model, run_id, info = log_onnx(client, "logreg", x_train, y_train, name)
         client.transition_model_version_stage(name, "1", "Production")
         client.set_registered_model_alias(name, "champion", "1")
     finally:
@@ -208,7 +216,7 @@ def test_a_promotion_on_the_mlflow_server_is_served_by_polling(
     x_train, x_test, y_train, _ = breast_cancer
     client = on_mlflow
     name = f"mlflow-srv-reload-{uuid.uuid4().hex[:8]}"
-    v1, _, _ = log_onnx("logreg", x_train, y_train, name)
+    v1, _, _ = log_onnx(client, "logreg", x_train, y_train, name)
     client.transition_model_version_stage(name, "1", "Production")
     client.set_registered_model_alias(name, "champion", "1")
     common = ("--tracking-uri", mlflow_server, "--poll-interval", "1", "--no-prediction-log")
@@ -222,7 +230,7 @@ def test_a_promotion_on_the_mlflow_server_is_served_by_polling(
             assert served_version(base, x_test) == "1"
             assert_serves(base, v1, x_test)
 
-        v2, _, _ = log_onnx("gbc", x_train, y_train, name)
+        v2, _, _ = log_onnx(client, "gbc", x_train, y_train, name)
         client.transition_model_version_stage(name, "2", "Production",
                                               archive_existing_versions=True)
         client.set_registered_model_alias(name, "champion", "2")
