@@ -258,7 +258,9 @@ impl SlipwayClient {
     /// Downloads the artifact `path` under `artifact_uri` to `dest`, streaming
     /// it to disk. If `dest` is an existing directory the file keeps its name
     /// inside it. The file appears whole or not at all (it is written to a
-    /// temporary name first). Returns the written file's path.
+    /// temporary name first). Returns the written file's path. A file that
+    /// does not exist is `RESOURCE_DOES_NOT_EXIST` ([`Error::is_not_found`]),
+    /// also from MLflow 2.x's proxy, which answers it with a 500.
     pub async fn download_artifact(
         &self,
         artifact_uri: &str,
@@ -283,7 +285,10 @@ impl SlipwayClient {
                 .await
                 .map_err(io_err(parent))?;
         }
-        let resp = self.send_transfer(self.http.get(&url), &url).await?;
+        let resp = match self.send_transfer(self.http.get(&url), &url).await {
+            Ok(resp) => resp,
+            Err(e) => return Err(self.absent_or(e, artifact_uri, path).await),
+        };
         let mut tmp_name = dest.file_name().unwrap_or_default().to_os_string();
         tmp_name.push(".part");
         let tmp = dest.with_file_name(tmp_name);
@@ -317,10 +322,15 @@ impl SlipwayClient {
             .map(|_| ())
     }
 
-    /// Downloads the artifact `path` into memory (small files only).
+    /// Downloads the artifact `path` into memory (small files only). A file
+    /// that does not exist is `RESOURCE_DOES_NOT_EXIST`
+    /// ([`Error::is_not_found`]), from any server (see [`download_artifact`](Self::download_artifact)).
     pub async fn read_artifact(&self, artifact_uri: &str, path: &str) -> Result<bytes::Bytes> {
         let url = self.artifact_url(artifact_uri, path)?;
-        let resp = self.send_transfer(self.http.get(&url), &url).await?;
+        let resp = match self.send_transfer(self.http.get(&url), &url).await {
+            Ok(resp) => resp,
+            Err(e) => return Err(self.absent_or(e, artifact_uri, path).await),
+        };
         resp.bytes()
             .await
             .map_err(|source| Error::Transport { url, source })
@@ -397,6 +407,36 @@ impl SlipwayClient {
         }
         self.get_json("/api/2.0/mlflow/artifacts/list", &query)
             .await
+    }
+
+    /// `err`, the failed download of `path`, as `RESOURCE_DOES_NOT_EXIST`
+    /// when the file is not there. MLflow 2.x's proxy answers a missing file
+    /// with a 500 `INTERNAL_ERROR` (3.x and Slipway with a 404), so on a
+    /// server error the listing of the file's directory decides; anything
+    /// else keeps the server's answer.
+    async fn absent_or(&self, err: Error, artifact_uri: &str, path: &str) -> Error {
+        if !matches!(err, Error::Api { status, .. } if status >= 500) {
+            return err;
+        }
+        let path = path.trim_matches('/');
+        let (dir, name) = match path.rsplit_once('/') {
+            Some((dir, name)) => (Some(dir), name),
+            None => (None, path),
+        };
+        match self.list_artifacts_at(artifact_uri, dir).await {
+            Ok(files)
+                if !files
+                    .iter()
+                    .any(|f| f.path.rsplit('/').next() == Some(name)) =>
+            {
+                Error::Api {
+                    status: 404,
+                    code: crate::ApiErrorCode::Known(crate::ErrorCode::ResourceDoesNotExist),
+                    message: format!("No such artifact: '{path}' under {artifact_uri}"),
+                }
+            }
+            _ => err,
+        }
     }
 
     /// Sends an artifact request (no total timeout: transfers may be long)

@@ -106,6 +106,14 @@ impl Error {
         self.code() == Some(ErrorCode::ResourceAlreadyExists)
     }
 
+    /// The server has no such endpoint: a 404 that is not MLflow's
+    /// `RESOURCE_DOES_NOT_EXIST` (which a route answers about a missing
+    /// resource). `mlflow server` answers so on Slipway's extensions and an
+    /// MLflow 2.x server on MLflow 3's logged-model API.
+    pub fn is_endpoint_missing(&self) -> bool {
+        matches!(self, Error::Api { status: 404, .. }) && !self.is_not_found()
+    }
+
     /// The server could not be reached at all (connection refused, DNS
     /// failure, connect timeout): it is probably not running at that address.
     pub fn is_unreachable(&self) -> bool {
@@ -162,6 +170,7 @@ mod tests {
             br#"{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"Run with id=x not found"}"#,
         );
         assert!(e.is_not_found());
+        assert!(!e.is_endpoint_missing());
         assert_eq!(
             e.to_string(),
             "RESOURCE_DOES_NOT_EXIST: Run with id=x not found"
@@ -173,7 +182,11 @@ mod tests {
 
     #[test]
     fn non_mlflow_bodies_keep_the_text() {
+        // Flask's page for an unknown route (what `mlflow server` answers).
+        let e = Error::from_response(404, b"<!doctype html><title>404 Not Found</title>");
+        assert!(e.is_endpoint_missing() && !e.is_not_found());
         let e = Error::from_response(502, b"<html>bad gateway</html>");
+        assert!(!e.is_endpoint_missing());
         assert_eq!(e.to_string(), "HTTP_502: <html>bad gateway</html>");
         let e = Error::from_response(500, b"");
         assert_eq!(e.to_string(), "HTTP_500: HTTP 500 with an empty body");

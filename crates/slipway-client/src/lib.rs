@@ -75,6 +75,7 @@
 
 mod artifacts;
 mod error;
+mod mlflow_resolve;
 mod model_registry;
 mod run;
 
@@ -90,6 +91,8 @@ use reqwest::header::HeaderValue;
 use reqwest::{Method, RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Characters escaped in a URL path segment: everything but RFC 3986's unreserved set.
@@ -175,6 +178,7 @@ impl ClientBuilder {
             base,
             timeout: self.timeout,
             user: user_header(self.user.as_deref()),
+            resolve_endpoint_missing: Arc::new(AtomicBool::new(false)),
         })
     }
 }
@@ -221,6 +225,11 @@ pub struct SlipwayClient {
     timeout: Duration,
     /// `X-Slipway-User`, sent with every API call.
     user: Option<HeaderValue>,
+    /// Set once the server answered that it has no
+    /// `/api/2.0/slipway/registry/resolve` (a plain `mlflow server`), so
+    /// URIs resolve through MLflow's standard API without asking again.
+    /// Shared by clones: they talk to the same server.
+    resolve_endpoint_missing: Arc<AtomicBool>,
 }
 
 impl SlipwayClient {

@@ -16,6 +16,7 @@ use crate::{
     TransitionModelVersionStage, UpdateModelVersion, UpdateRegisteredModel, DEFAULT_PAGE_SIZE,
 };
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const SLIPWAY_REGISTRY: &str = "/api/2.0/slipway/registry";
@@ -569,12 +570,32 @@ impl SlipwayClient {
         .await
     }
 
-    /// `GET /api/2.0/slipway/registry/resolve`: what `models:/NAME/VERSION`,
-    /// `models:/NAME/STAGE`, `models:/NAME/latest`, `models:/NAME@ALIAS`,
-    /// `models:/m-…` or `runs:/RUN_ID/PATH` points at.
+    /// What `models:/NAME/VERSION`, `models:/NAME/STAGE`, `models:/NAME/latest`,
+    /// `models:/NAME@ALIAS`, `models:/m-…` or `runs:/RUN_ID/PATH` points at:
+    /// `GET /api/2.0/slipway/registry/resolve`, or, against a server without
+    /// that endpoint (a plain `mlflow server`), MLflow's standard registry,
+    /// run and logged-model API
+    /// ([`resolve_model_uri_with_mlflow_api`](Self::resolve_model_uri_with_mlflow_api)).
+    /// The client remembers a missing endpoint and does not ask again.
     pub async fn resolve_model_uri(&self, uri: &str) -> Result<ResolvedModel> {
-        self.get_json(&format!("{SLIPWAY_REGISTRY}/resolve"), &[("uri", uri)])
-            .await
+        if !self.resolve_endpoint_missing.load(Ordering::Relaxed) {
+            match self
+                .get_json(&format!("{SLIPWAY_REGISTRY}/resolve"), &[("uri", uri)])
+                .await
+            {
+                Err(e) if e.is_endpoint_missing() => {
+                    if !self.resolve_endpoint_missing.swap(true, Ordering::Relaxed) {
+                        tracing::info!(
+                            "{} has no Slipway resolve endpoint (a plain MLflow server?): \
+                             resolving model URIs through MLflow's registry API",
+                            self.base_url()
+                        );
+                    }
+                }
+                answer => return answer,
+            }
+        }
+        self.resolve_model_uri_with_mlflow_api(uri).await
     }
 }
 

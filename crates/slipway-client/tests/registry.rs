@@ -772,6 +772,24 @@ async fn lineage_and_uri_resolution() {
     assert_eq!(r.model_id, None);
     assert_eq!(r.artifact_uri, format!("{}/model", run.info.artifact_uri));
 
+    // MLflow's standard API alone (the fallback for a plain `mlflow server`)
+    // gives the same answers as Slipway's resolver, field for field.
+    for uri in [
+        "models:/churn/1".to_string(),
+        "models:/churn/2".to_string(),
+        "models:/churn@champion".to_string(),
+        "models:/churn@latest".to_string(),
+        "models:/churn/Production".to_string(),
+        "models:/churn/latest".to_string(),
+        format!("models:/{model_id}"),
+        format!("runs:/{run_id}/clf"),
+        format!("runs:/{run_id}/model"),
+    ] {
+        let slipway = c.resolve_model_uri(&uri).await.unwrap();
+        let standard = c.resolve_model_uri_with_mlflow_api(&uri).await.unwrap();
+        assert_eq!(standard, slipway, "{uri}");
+    }
+
     // Errors.
     let err = c.resolve_model_uri("s3://bucket/x").await.unwrap_err();
     assert_eq!(

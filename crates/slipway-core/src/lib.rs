@@ -7,6 +7,7 @@
 pub mod error;
 pub mod ids;
 pub mod json;
+pub mod model_uri;
 pub mod stored_uri;
 
 pub use error::{Error, ErrorCode, Result};
