@@ -6,9 +6,7 @@
 use crate::fmt;
 use comfy_table::{Cell, CellAlignment, Table};
 use serde_json::{json, Value};
-use slipway_client::{
-    Experiment, Run, SearchExperiments, SearchRuns, SlipwayClient, ViewType,
-};
+use slipway_client::{Experiment, Run, SearchExperiments, SearchRuns, SlipwayClient, ViewType};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 

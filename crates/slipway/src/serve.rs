@@ -274,11 +274,12 @@ impl Trigger {
     }
 }
 
-/// The tracking server has no event feed: 404 on the endpoint (`mlflow
-/// server` answers so). A Slipway server that ignores `wait_ms` still
-/// answers, at once; [`FEED_EARLY_PAUSE`] keeps that from spinning.
+/// The tracking server has no event feed: a 404 that is no MLflow error on
+/// the endpoint (`mlflow server` answers so). A Slipway server that ignores
+/// `wait_ms` still answers, at once; [`FEED_EARLY_PAUSE`] keeps that from
+/// spinning.
 fn feed_unsupported(e: &slipway_client::Error) -> bool {
-    matches!(e, slipway_client::Error::Api { status: 404, .. }) && !e.is_not_found()
+    e.is_endpoint_missing()
 }
 
 /// The id of the newest recorded registry event (0 when there is none).
