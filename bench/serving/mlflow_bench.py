@@ -388,9 +388,11 @@ def report(args) -> int:
         say(f"  {c['row']:<34} {c['endpoint']:<13} {c['result']}: {c['detail']}")
     say("")
 
+    models = json.loads((work / "models.json").read_text()) if (work / "models.json").exists() else {}
     for group in groups:
         rows = [s for s in servers if s["group"] == group]
-        say(f"== {group} ==")
+        logged = sorted({s["model"] for s in rows if s["model"] in models})
+        say(f"== {group}: " + "; ".join(f"{m} = {models[m]['flavor']}" for m in logged) + " ==")
         header = f"  {'server':<44} {'endpoint':<13} {'conc':>4} {'req/s':>10} {'p50':>10} {'p99':>10} {'errors':>7}  {'/mlflow':>8} {'/mlflow-w2':>10} {'/FastAPI':>9}"
         say(header)
         mlflow_row = next((s["row"] for s in rows if s["server"] == "mlflow" and s["status"] == "ok"), None)
@@ -479,7 +481,7 @@ def report(args) -> int:
         say(f"INCOMPLETE RUN: {len(unavailable)} server(s) not measured, {len(differing)} prediction check(s) differ.")
     else:
         say("Complete run: every server started and answered as the Python models.")
-    print("\n".join(out))
+    print("\n".join(line.rstrip() for line in out))
     return 0
 
 
