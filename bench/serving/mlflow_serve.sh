@@ -15,7 +15,7 @@
 # ~/.cache/slipway; venv in $SLIPWAY_CACHE/venvs/bench-serving from requirements.txt), PYTHON
 # (interpreter that creates the venv), DURATION (seconds per point, 10), WARMUP (seconds of load
 # before the first point of each server, 3), CONCURRENCY ("1 8 64"), WRK_THREADS (2; 1 at
-# concurrency 1), GROUPS ("sklearn xgboost lightgbm pyfunc": which model groups to run), POOL
+# concurrency 1), MODEL_GROUPS ("sklearn xgboost lightgbm pyfunc": which groups to run), POOL
 # (distinct request bodies, 1000), SAMPLES (bodies checked against Python per server, 8),
 # SKLEARN_FORMAT (skops | cloudpickle | pickle, default skops: mlflow 3.17's default),
 # PYWORKER_ARGS (extra `slipway serve` flags for the Python-worker row, e.g. "--max-batch-size 64"),
@@ -36,7 +36,7 @@ DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-3}"
 CONCURRENCY="${CONCURRENCY:-1 8 64}"
 WRK_THREADS="${WRK_THREADS:-2}"
-GROUPS_TO_RUN="${GROUPS:-sklearn xgboost lightgbm pyfunc}"
+GROUPS_TO_RUN="${MODEL_GROUPS:-sklearn xgboost lightgbm pyfunc}"  # not GROUPS: bash's own
 POOL="${POOL:-1000}"
 SAMPLES="${SAMPLES:-8}"
 SKLEARN_FORMAT="${SKLEARN_FORMAT:-skops}"
@@ -44,6 +44,9 @@ PYWORKER_ARGS="${PYWORKER_ARGS:-}"
 STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-600}"
 LABEL="${LABEL:-}"
 RESULTS_DIR="${RESULTS_DIR:-$HERE/results}"
+for group in $GROUPS_TO_RUN; do
+  case "$group" in sklearn|xgboost|lightgbm|pyfunc) ;; *) echo "unknown model group '$group' (known: sklearn xgboost lightgbm pyfunc)" >&2; exit 2 ;; esac
+done
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 2; }
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 2; }
 
@@ -129,7 +132,7 @@ wait_ready "$REGISTRY_PID" "$REGISTRY/health" || { cat "$W/registry.log" >&2; ec
 log "data, models and request bodies in $W"
 "$SLIPWAY_BIN" datagen churn --customers 10000 --days 180 --quiet --out "$W/data" || exit 2
 "$PY" "$HERE/mlflow_bench.py" prepare --data "$W/data/training.parquet" --work "$W" \
-  --tracking-uri "$REGISTRY" --pool "$POOL" --samples "$SAMPLES" --sklearn-format "$SKLEARN_FORMAT" 2>"$W/prepare.log" \
+  --tracking-uri "$REGISTRY" --pool "$POOL" --samples "$SAMPLES" --sklearn-format "$SKLEARN_FORMAT" >"$W/prepare.log" 2>&1 \
   || { tail -40 "$W/prepare.log" >&2; echo "logging the models failed" >&2; exit 2; }
 grep '^\[bench\]' "$W/prepare.log" >&2 || true
 
@@ -152,7 +155,7 @@ measure() {
   echo "### $row: $*" >> "$RAW"
   if ! wait_ready "$pid" "$base$health"; then
     local why
-    why="$WHY; last lines of its output: $(tail -n 6 "$logfile" | tr '\n\t' '  ' | cut -c1-600)"
+    why="$WHY; its output ends: $(tail -n 3 "$logfile" | tr '\n\t' '  ' | cut -c1-400)"
     log "$label ($model): NOT MEASURED: $why"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\tunavailable\t\t\t\t%s\n' "$row" "$group" "$server" "$model" "$label" "$endpoints" "$goal" "$why" >> "$W/servers.tsv"
     { echo "NOT MEASURED: $why"; echo "--- full output:"; cat "$logfile"; } >> "$RAW"
@@ -227,7 +230,7 @@ for group in $GROUPS_TO_RUN; do
       slipway_row sklearn-slipway sklearn churn-sklearn "slipway serve (mlflow.sklearn, native)" raw native "${SLIPWAY_PY_ARGS[@]}"
       slipway_row sklearn-slipway-onnx sklearn churn-onnx "slipway serve (same pipeline logged as ONNX)" raw none
       PORT="$(free_port)"
-      measure sklearn-fastapi sklearn fastapi "(pickle)" "FastAPI (the guide's app, uvicorn)" raw fastapi /predict none /health -- \
+      measure sklearn-fastapi sklearn fastapi model.pkl "FastAPI (the guide's app, uvicorn)" raw fastapi /predict none /health -- \
         env MODEL="$W/model.pkl" sh -c "cd '$HERE' && exec uvicorn fastapi_app:app --host 127.0.0.1 --port $PORT --log-level warning"
       ;;
     xgboost|lightgbm)
@@ -239,7 +242,6 @@ for group in $GROUPS_TO_RUN; do
       # shellcheck disable=SC2086 # PYWORKER_ARGS is a list of flags
       slipway_row pyfunc-slipway pyfunc churn-pyfunc "slipway serve (Python workers)" raw workers "${SLIPWAY_PY_ARGS[@]}" $PYWORKER_ARGS
       ;;
-    *) echo "unknown group '$group' (known: sklearn xgboost lightgbm pyfunc)" >&2; exit 2 ;;
   esac
 done
 
@@ -252,7 +254,7 @@ ${LABEL:+label: $LABEL
 }date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores ($cpu), $mem memory, $(uname -sr); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
 slipway: $SLIPWAY_BIN ($("$SLIPWAY_BIN" --version 2>/dev/null)); repo commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')
 python: $("$PY" -c 'import sys, mlflow, sklearn, xgboost, lightgbm, uvicorn; print(f"{sys.version.split()[0]}, mlflow {mlflow.__version__}, scikit-learn {sklearn.__version__}, xgboost {xgboost.__version__}, lightgbm {lightgbm.__version__}, uvicorn {uvicorn.__version__}")'); $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)
-settings: ${DURATION}s per point after a ${WARMUP}s warm-up per server, concurrency $CONCURRENCY, wrk threads min(conc, $WRK_THREADS) on the same machine, $POOL distinct held-out rows (one per request body, cycled), $SAMPLES sample bodies checked per server, sklearn serialization $SKLEARN_FORMAT, slipway serve prediction log on (its default)${PYWORKER_ARGS:+, Python-worker flags: $PYWORKER_ARGS}
+settings: ${DURATION}s per point after a ${WARMUP}s warm-up per server, concurrency $CONCURRENCY, wrk threads min(conc, $WRK_THREADS) on the same machine, $POOL distinct held-out rows (one per request body, cycled), $SAMPLES sample bodies checked per server, sklearn serialization $SKLEARN_FORMAT, slipway serve prediction log on (its default), Python-path flags: ${SLIPWAY_PY_ARGS[*]:-none (this binary has no --env-manager)}${PYWORKER_ARGS:+, Python-worker flags: $PYWORKER_ARGS}
 models: $(tr -d '\n' < "$W/models.json" | tr -s ' ')"
 {
   echo "$HEADER"; echo; echo "$SUMMARY"; echo
