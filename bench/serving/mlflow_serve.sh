@@ -73,13 +73,16 @@ fi
 W="$(mktemp -d "${TMPDIR:-/tmp}/slipway-bench-mlflow.XXXXXX")"
 SERVER_PIDS=()
 stop_tree() {  # stops a server started by start_server: its own session and process group
-  local pid="$1"
+  local pid="$1" p kept=()
+  # Forget it first, so the exit trap never signals a process group id that was reused.
+  for p in "${SERVER_PIDS[@]}"; do [ "$p" = "$pid" ] || kept+=("$p"); done
+  SERVER_PIDS=("${kept[@]}")
   kill -TERM -- "-$pid" 2>/dev/null || return 0
   for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL -- "-$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
-cleanup() { for p in "${SERVER_PIDS[@]}"; do stop_tree "$p"; done; rm -rf "$W"; }
+cleanup() { local p; for p in "${SERVER_PIDS[@]}"; do stop_tree "$p"; done; rm -rf "$W"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 free_port() { "$PY" -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
@@ -256,7 +259,7 @@ cpu="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 HEADER="mlflow_serve.sh: MLflow users' models, slipway serve vs mlflow models serve vs the guide's FastAPI app
 ${LABEL:+label: $LABEL
 }date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores ($cpu), $mem memory, $(uname -sr); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
-slipway: $SLIPWAY_BIN ($("$SLIPWAY_BIN" --version 2>/dev/null)); repo commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')
+slipway: $SLIPWAY_BIN ($("$SLIPWAY_BIN" --version 2>/dev/null), sha256 $(sha256sum "$SLIPWAY_BIN" | cut -c1-16)); harness: commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')
 python: $("$PY" -c 'import sys, mlflow, sklearn, xgboost, lightgbm, uvicorn; print(f"{sys.version.split()[0]}, mlflow {mlflow.__version__}, scikit-learn {sklearn.__version__}, xgboost {xgboost.__version__}, lightgbm {lightgbm.__version__}, uvicorn {uvicorn.__version__}")'); $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)
 settings: ${DURATION}s per point after a ${WARMUP}s warm-up per server, concurrency $CONCURRENCY, wrk threads min(conc, $WRK_THREADS) on the same machine, $POOL distinct held-out rows (one per request body, cycled), $SAMPLES sample bodies checked per server, sklearn serialization $SKLEARN_FORMAT, slipway serve prediction log on (its default), Python-path flags: ${SLIPWAY_PY_ARGS[*]:-none (this binary has no --env-manager)}${PYWORKER_ARGS:+, Python-worker flags: $PYWORKER_ARGS}
 models: $(tr -d '\n' < "$W/models.json" | tr -s ' ')"
