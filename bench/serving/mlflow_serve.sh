@@ -252,7 +252,7 @@ done
 
 # ---- report
 # The report decides whether the run is complete (exit 1 when it is not).
-SUMMARY="$("$PY" "$HERE/mlflow_bench.py" report --work "$W" --concurrency "$CONCURRENCY")"
+SUMMARY="$("$PY" "$HERE/mlflow_bench.py" report --work "$W" --concurrency "$CONCURRENCY" --groups "$GROUPS_TO_RUN")"
 REPORT_RC=$?
 mem="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 cpu="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
