@@ -386,15 +386,14 @@ def draw_numbers(rng, t, known, feat, n):
         values = np.interp(rng.random(n), levels, points)
         lo, hi = float(points[0]), float(points[-1])
     else:
+        # An example has a few rows: half the draws within their range, half in a range
+        # widened on both sides by its width or half its magnitude, whichever is larger.
         finite = [float(v) for v in known if isinstance(v, (int, float)) and math.isfinite(float(v))]
-        if finite:
-            lo, hi = min(finite), max(finite)
-        else:
-            lo, hi = 0.0, 1.0
-        if hi - lo < 1e-12:
-            span = max(1.0, abs(lo))
-            lo, hi = lo - span, hi + span
-        values = rng.uniform(lo, hi, n)
+        lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+        widen = max(hi - lo, 0.5 * max(abs(lo), abs(hi)), 1.0)
+        inner = rng.uniform(lo, hi, n) if hi > lo else np.full(n, lo)
+        values = np.where(rng.random(n) < 0.5, inner, rng.uniform(lo - widen, hi + widen, n))
+        lo, hi = lo - widen, hi + widen
     # A few values outside what was seen: serving gets those too.
     span = max(hi - lo, 1e-9)
     outside = rng.random(n) < OUTSIDE_SHARE

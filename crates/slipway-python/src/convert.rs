@@ -442,6 +442,8 @@ pub struct ParityReport {
     pub value_mismatches: usize,
     /// Rows serving's validation refused.
     pub refused_rows: usize,
+    /// Rows with any difference (a label, a value, or refused).
+    pub differing_rows: usize,
     /// The first rows that differ.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub differences: Vec<RowDifference>,
@@ -483,10 +485,7 @@ impl ParityReport {
 
     /// Which rows differ, and how.
     pub fn failure_summary(&self) -> String {
-        let bad = self
-            .label_mismatches
-            .max(self.value_mismatches)
-            .max(self.refused_rows);
+        let bad = self.differing_rows;
         let mut parts = Vec::new();
         if self.label_mismatches > 0 {
             parts.push(format!("labels differ on {}", self.label_mismatches));
@@ -621,6 +620,7 @@ pub fn check_parity(conversion: &Conversion, mlmodel: &[u8]) -> Result<ParityRep
         label_mismatches: 0,
         value_mismatches: 0,
         refused_rows: 0,
+        differing_rows: 0,
         differences: Vec::new(),
     };
     let input_of = |r: usize| -> serde_json::Map<String, Value> {
@@ -657,6 +657,7 @@ pub fn check_parity(conversion: &Conversion, mlmodel: &[u8]) -> Result<ParityRep
                 accepted.push(r);
             } else {
                 report.refused_rows += 1;
+                report.differing_rows += 1;
                 if report.differences.len() < SHOWN_DIFFERENCES {
                     report.differences.push(RowDifference {
                         row: r,
@@ -744,6 +745,7 @@ pub fn check_parity(conversion: &Conversion, mlmodel: &[u8]) -> Result<ParityRep
                 }
             };
             if let Some(d) = difference {
+                report.differing_rows += 1;
                 if report.differences.len() < SHOWN_DIFFERENCES {
                     report.differences.push(d);
                 }
@@ -830,6 +832,7 @@ mod tests {
             label_mismatches: 1,
             value_mismatches: 2,
             refused_rows: 0,
+            differing_rows: 2,
             differences: vec![RowDifference {
                 row: 17,
                 input: serde_json::from_str(r#"{"tenure": 3, "plan": "basic"}"#).unwrap(),
@@ -882,6 +885,123 @@ mod tests {
             "{}",
             r.summary()
         );
+    }
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/onnx/fixtures");
+
+    /// tests/onnx's skl2onnx DataFrame pipeline (one input per column), with
+    /// onnxruntime's answers as the "Python" side and its signature.
+    fn frame_fixture() -> (Conversion, Vec<u8>) {
+        let exp: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{FIXTURES}/gbc_frame_churn.expected.json")).unwrap(),
+        )
+        .unwrap();
+        let onnx = std::fs::read(format!("{FIXTURES}/gbc_frame_churn.onnx")).unwrap();
+        let cols = exp["columns"].as_object().unwrap();
+        let columns: Vec<String> = cols.keys().cloned().collect();
+        let n = exp["n_rows"].as_u64().unwrap() as usize;
+        let rows = (0..n)
+            .map(|r| columns.iter().map(|c| cols[c][r][0].clone()).collect())
+            .collect();
+        let labels = exp["label"].as_array().unwrap().clone();
+        let proba = exp["probabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                p.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect()
+            })
+            .collect();
+        let signature = r#"[{"type": "string", "name": "plan", "required": true}, {"type": "string", "name": "region", "required": true}, {"type": "string", "name": "contract", "required": true}, {"type": "long", "name": "tenure_months", "required": true}, {"type": "float", "name": "monthly_charges", "required": false}, {"type": "long", "name": "support_tickets", "required": true}, {"type": "long", "name": "addons", "required": true}]"#;
+        let mlmodel = format!(
+            "flavors:\n  sklearn:\n    pickled_model: model.pkl\nsignature:\n  inputs: '{signature}'\n"
+        );
+        let conversion = Conversion {
+            onnx,
+            flavor: "sklearn".into(),
+            source_file: Some("model.pkl".into()),
+            serialization_format: Some("cloudpickle".into()),
+            estimator: "sklearn.pipeline.Pipeline".into(),
+            inputs: "columns".into(),
+            versions: BTreeMap::new(),
+            parity_rows: ParityRows {
+                columns,
+                rows,
+                example_rows: 0,
+                expected: Expected::Classifier {
+                    classes: vec![Value::from(0), Value::from(1)],
+                    labels,
+                    proba,
+                },
+            },
+            seconds: 0.0,
+        };
+        (conversion, mlmodel.into_bytes())
+    }
+
+    #[test]
+    fn parity_holds_through_the_serving_path() {
+        let (conversion, mlmodel) = frame_fixture();
+        let report = check_parity(&conversion, &mlmodel).unwrap();
+        assert_eq!(report.rows, 240);
+        assert_eq!((report.label_mismatches, report.refused_rows), (0, 0));
+        let max = report.max_probability_diff.unwrap();
+        assert!(max <= PARITY_TOLERANCE, "{max}");
+    }
+
+    #[test]
+    fn parity_failures_come_from_the_rows_that_differ() {
+        let (mut conversion, mlmodel) = frame_fixture();
+        let Expected::Classifier { labels, proba, .. } = &mut conversion.parity_rows.expected
+        else {
+            unreachable!()
+        };
+        // Row 3: a probability off by 1e-3; row 5: the other label.
+        proba[3][1] += 1e-3;
+        labels[5] = Value::from(1 - labels[5].as_i64().unwrap());
+        // Row 7: a contract the model's encoder refuses (handle_unknown="error").
+        let contract = conversion
+            .parity_rows
+            .columns
+            .iter()
+            .position(|c| c == "contract")
+            .unwrap();
+        conversion.parity_rows.rows[7][contract] = Value::from("weekly");
+        let Err(ConvertError::Parity(report)) = check_parity(&conversion, &mlmodel) else {
+            panic!("parity held")
+        };
+        assert_eq!(
+            (
+                report.label_mismatches,
+                report.value_mismatches,
+                report.refused_rows
+            ),
+            (1, 1, 1)
+        );
+        let rows: Vec<usize> = report.differences.iter().map(|d| d.row).collect();
+        assert_eq!(rows, [7, 3, 5]);
+        assert!(report.differences[0]
+            .refused
+            .as_deref()
+            .unwrap()
+            .contains("unknown category string \"weekly\""));
+        let diff = report.differences[1].difference.unwrap();
+        assert!((diff - 1e-3).abs() < 1e-5, "{diff}");
+        let text = ConvertError::Parity(report).to_string();
+        assert!(text.contains("on 3 of 240 parity rows"), "{text}");
+    }
+
+    #[test]
+    fn a_graph_the_signature_does_not_fit_is_unservable() {
+        let (conversion, _) = frame_fixture();
+        let mlmodel = "flavors:\n  sklearn:\n    pickled_model: model.pkl\nsignature:\n  inputs: '[{\"type\": \"double\", \"name\": \"x\", \"required\": true}]'\n";
+        let err = check_parity(&conversion, mlmodel.as_bytes()).unwrap_err();
+        assert!(matches!(err, ConvertError::Unservable(_)), "{err}");
+        assert!(err.to_string().contains("signature does not name"), "{err}");
     }
 
     #[test]

@@ -397,14 +397,17 @@ pub fn missing_modules(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let script = "import importlib.util, sys\n\
-for m in sys.argv[1:]:\n\
-    try:\n\
-        found = importlib.util.find_spec(m) is not None\n\
-    except (ImportError, ValueError):\n\
-        found = False\n\
-    if not found:\n\
-        print(m)\n";
+    const SCRIPT: &str = r#"
+import importlib.util, sys
+for m in sys.argv[1:]:
+    try:
+        found = importlib.util.find_spec(m) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        print(m)
+"#;
+    let script = SCRIPT;
     let out = Command::new(python)
         .arg("-c")
         .arg(script)
