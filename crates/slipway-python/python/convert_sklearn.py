@@ -222,6 +222,185 @@ def tensor_width(meta, model):
     return int(shape[1])
 
 
+# ------------------------------------------------------------------------------ scalers before trees
+#
+# scikit-learn scales in float64, casts the result to float32, and compares it with the tree's
+# threshold, which recent versions place half a float32 step above a training value. A graph
+# that scales in float32 (as ONNX's Scaler does) lands a step away now and then, and that row
+# takes the other branch: RandomForest pipelines differed on 8% of held-out rows. So a
+# per-feature affine scaler whose output only trees read is folded into the trees instead: the
+# scaler is dropped and each threshold on its output becomes the largest float32 raw value that
+# scikit-learn sends left. For inputs that are float32 values (integers, most measurements) the
+# graph then decides exactly as scikit-learn does; the parity check verifies it.
+
+
+def scaler_function(scaler):
+    """(per-column float64 transform as scikit-learn computes it, columns) for an affine scaler."""
+    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+
+    import numpy as np
+
+    if isinstance(scaler, StandardScaler):
+        mean = scaler.mean_ if scaler.with_mean else None
+        scale = scaler.scale_ if scaler.with_std else None
+        n = scaler.n_features_in_
+
+        def f(j, y):
+            y = np.float64(y)
+            if mean is not None:
+                y = y - mean[j]
+            if scale is not None:
+                y = y / scale[j]
+            return y
+        return f, n
+    if isinstance(scaler, MinMaxScaler) and not scaler.clip:
+        return (lambda j, y: np.float64(y) * scaler.scale_[j] + scaler.min_[j]), scaler.n_features_in_
+    if isinstance(scaler, RobustScaler):
+        center = scaler.center_ if scaler.with_centering else None
+        scale = scaler.scale_ if scaler.with_scaling else None
+        n = scaler.n_features_in_
+
+        def g(j, y):
+            y = np.float64(y)
+            if center is not None:
+                y = y - center[j]
+            if scale is not None:
+                y = y / scale[j]
+            return y
+        return g, n
+    if isinstance(scaler, MaxAbsScaler):
+        return (lambda j, y: np.float64(y) / scaler.scale_[j]), scaler.n_features_in_
+    return None
+
+
+F32_MAX = 3.4028234663852886e38
+
+
+def f32_order(values):
+    """float32 values -> integers in the same order (negative floats included)."""
+    import numpy as np
+
+    bits = np.asarray(values, dtype=np.float32).view(np.uint32).astype(np.int64)
+    return np.where(bits < 0x80000000, bits, 0x80000000 - bits)
+
+
+def f32_from_order(order):
+    import numpy as np
+
+    order = np.asarray(order, dtype=np.int64)
+    bits = np.where(order >= 0, order, 0x80000000 - order).astype(np.uint32)
+    return bits.view(np.float32)
+
+
+def raw_thresholds(transform, j, thresholds):
+    """For each threshold t: the largest float32 raw value y with float32(transform(y)) <= t
+    (scikit-learn's decision for y), by bisection over the float32 values."""
+    import numpy as np
+
+    t = np.asarray(thresholds, dtype=np.float64)
+    decide = lambda y: np.float32(transform(j, y.astype(np.float64))).astype(np.float64) <= t  # noqa: E731
+    lo = np.full(t.shape, f32_order(np.float32(-F32_MAX)), dtype=np.int64)
+    hi = np.full(t.shape, f32_order(np.float32(F32_MAX)), dtype=np.int64)
+    all_left = decide(f32_from_order(hi))
+    none_left = ~decide(f32_from_order(lo))
+    while True:
+        open_ = hi - lo > 1
+        if not open_.any():
+            break
+        mid = (lo + hi) // 2
+        left = decide(f32_from_order(mid))
+        lo = np.where(open_ & left, mid, lo)
+        hi = np.where(open_ & ~left, mid, hi)
+    raw = f32_from_order(lo).astype(np.float64)
+    raw = np.where(all_left, F32_MAX, raw)
+    return np.where(none_left, -F32_MAX, raw)
+
+
+def tree_list(est):
+    """The decision trees of a tree model (single tree, forest, gradient boosting), or None."""
+    from sklearn.ensemble import BaseEnsemble
+    from sklearn.ensemble._forest import BaseForest
+    from sklearn.ensemble._gb import BaseGradientBoosting
+    from sklearn.tree import BaseDecisionTree
+
+    import numpy as np
+
+    if isinstance(est, BaseDecisionTree):
+        return [est]
+    if isinstance(est, (BaseForest, BaseGradientBoosting)) and isinstance(est, BaseEnsemble):
+        return [t for t in np.asarray(est.estimators_, dtype=object).ravel()]
+    return None
+
+
+def fold_scalers_into_trees(model):
+    """A copy of `model` with the affine scalers that only its trees read folded into the trees'
+    thresholds (see above); (copy, folded scaler names) or (model, []) when nothing applies."""
+    import copy
+
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(model, Pipeline) or len(model.steps) < 2:
+        return model, []
+    if tree_list(model.steps[-1][1]) is None:
+        return model, []
+    model = copy.deepcopy(model)
+    final = model.steps[-1][1]
+    last_name, last = model.steps[-2]
+    features = {}  # final-estimator feature index -> (transform, scaler column)
+    folded = []
+
+    def strip_scaler(branch):
+        """(branch without its last step when that is a scaler, the scaler) or (branch, None)."""
+        if scaler_function(branch) is not None:
+            return "passthrough", branch
+        if isinstance(branch, Pipeline) and scaler_function(branch.steps[-1][1]) is not None:
+            rest = branch.steps[:-1]
+            if not rest:
+                return "passthrough", branch.steps[-1][1]
+            return (rest[0][1] if len(rest) == 1 else Pipeline(rest)), branch.steps[-1][1]
+        return branch, None
+
+    if isinstance(last, ColumnTransformer) and hasattr(last, "output_indices_"):
+        for i, (name, trans, cols) in enumerate(last.transformers_):
+            if isinstance(trans, str):
+                continue
+            rest, scaler = strip_scaler(trans)
+            if scaler is None:
+                continue
+            transform, n = scaler_function(scaler)
+            out = last.output_indices_[name]
+            if out.stop - out.start != n:
+                continue
+            for k in range(n):
+                features[out.start + k] = (transform, k)
+            last.transformers_[i] = (name, rest, cols)
+            folded.append(f"{class_path(scaler)} ({name})")
+    else:
+        rest, scaler = strip_scaler(last)
+        if scaler is not None:
+            transform, n = scaler_function(scaler)
+            for k in range(n):
+                features[k] = (transform, k)
+            if isinstance(rest, str):
+                model.steps.pop(-2)
+            else:
+                model.steps[-2] = (last_name, rest)
+            folded.append(class_path(scaler))
+    if not features:
+        return model, []
+    for tree in tree_list(final):
+        t = tree.tree_
+        thresholds = t.threshold  # a view: writing it changes the (copied) tree
+        for feature, (transform, j) in features.items():
+            nodes = t.feature == feature
+            if nodes.any():
+                thresholds[nodes] = raw_thresholds(transform, j, thresholds[nodes])
+    if len(model.steps) == 1:
+        return model.steps[0][1], folded
+    return model, folded
+
+
 def uses_named_columns(model) -> bool:
     from sklearn.compose import ColumnTransformer
 
@@ -237,11 +416,15 @@ def convert(model, columns, width):
         any(t in ("string",) for _, t, _ in columns) or uses_named_columns(model)
     )
     if per_column:
+        # An integer column stays int64 when only OneHotEncoders read it (their categories are
+        # integers); one that a scaler, imputer or passthrough reads beside float columns is a
+        # float input (skl2onnx cannot mix the two in one transformer).
+        categorical = one_hot_only_columns(model)
         initial_types = []
         for name, t, _ in columns:
             if t == "string":
                 initial_types.append((name, StringTensorType([None, 1])))
-            elif t in ("long", "integer", "boolean"):
+            elif t in ("long", "integer", "boolean") and name in categorical:
                 initial_types.append((name, Int64TensorType([None, 1])))
             else:
                 initial_types.append((name, FloatTensorType([None, 1])))
@@ -280,6 +463,36 @@ def converter_culprit(model, frames):
 
 
 # ------------------------------------------------------------------------------ parity rows
+
+
+def column_readers(model):
+    """{column name: [transformers reading it]} over the ColumnTransformers in the model."""
+    from sklearn.compose import ColumnTransformer
+
+    readers = {}
+    for est in walk(model):
+        if not isinstance(est, ColumnTransformer):
+            continue
+        for _, trans, cols in getattr(est, "transformers_", est.transformers):
+            if isinstance(trans, str) and trans == "drop":
+                continue
+            for name in [cols] if isinstance(cols, str) else list(cols):
+                if isinstance(name, str):
+                    readers.setdefault(name, []).append(trans)
+    return readers
+
+
+def one_hot_only_columns(model):
+    """Columns every reader of which is a OneHotEncoder (or a pipeline starting with one)."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    def one_hot(trans):
+        if isinstance(trans, Pipeline):
+            trans = trans.steps[0][1]
+        return isinstance(trans, OneHotEncoder)
+
+    return {name for name, readers in column_readers(model).items() if all(one_hot(t) for t in readers)}
 
 
 def encoder_categories(model):
@@ -532,7 +745,10 @@ def main(argv=None) -> int:
         width = tensor_width(meta, model) if columns is None else None
         extra_versions = register_gbdt_converters(model)
         t0 = time.perf_counter()
-        onnx_bytes, layout = convert(model, columns, width)
+        graph_model, folded = fold_scalers_into_trees(model)
+        if folded:
+            result["folded_into_trees"] = folded
+        onnx_bytes, layout = convert(graph_model, columns, width)
         seconds["convert"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         parity = parity_rows(model, meta, args.model_dir, columns, width, args.profile, args.rows, args.seed)

@@ -239,6 +239,9 @@ pub struct Conversion {
     pub inputs: String,
     /// python, mlflow, scikit-learn, skl2onnx, onnx, numpy (+ onnxmltools, lightgbm, xgboost).
     pub versions: BTreeMap<String, String>,
+    /// Scalers folded into the trees' thresholds instead of converted (so the float32
+    /// graph decides as scikit-learn's float64 scaling does).
+    pub folded_scalers: Vec<String>,
     pub parity_rows: ParityRows,
     /// Wall time of the converter process (Python start-up included).
     pub seconds: f64,
@@ -265,6 +268,8 @@ struct ScriptResult {
     inputs: Option<String>,
     #[serde(default)]
     versions: BTreeMap<String, String>,
+    #[serde(default)]
+    folded_into_trees: Vec<String>,
 }
 
 /// Lines of converter output kept for an error.
@@ -362,6 +367,7 @@ pub fn convert_sklearn(
         estimator: result.estimator.unwrap_or_default(),
         inputs: result.inputs.unwrap_or_default(),
         versions: result.versions,
+        folded_scalers: result.folded_into_trees,
         parity_rows,
         seconds,
     })
@@ -928,6 +934,7 @@ mod tests {
             estimator: "sklearn.pipeline.Pipeline".into(),
             inputs: "columns".into(),
             versions: BTreeMap::new(),
+            folded_scalers: Vec::new(),
             parity_rows: ParityRows {
                 columns,
                 rows,
