@@ -300,7 +300,6 @@ pub fn convert_sklearn(
     }
     cmd.env("MLFLOW_DISABLE_TELEMETRY", "true")
         .env("DO_NOT_TRACK", "true")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONUNBUFFERED", "1")
         .current_dir(work.path())
         .stdin(Stdio::null())
