@@ -39,7 +39,11 @@ import sklearn
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -259,6 +263,7 @@ def test_guide_model_is_converted_once_and_served_natively(
 PIPELINES = {
     "logreg": lambda: LogisticRegression(max_iter=2000),
     "rf": lambda: RandomForestClassifier(n_estimators=60, max_depth=8, random_state=0),
+    "hgb": lambda: HistGradientBoostingClassifier(max_iter=60, random_state=0),
 }
 
 
@@ -296,7 +301,7 @@ def test_pipeline_with_categorical_columns_takes_the_native_path(
     record = stored_conversion(name)
     assert record["inputs"] == "columns" and record["source"]["estimator"] == "sklearn.pipeline.Pipeline", record
     # Before trees, the scaler is folded into the thresholds (float64 scaling, as scikit-learn).
-    folded = ["sklearn.preprocessing._data.StandardScaler (num)"] if kind == "rf" else []
+    folded = ["sklearn.preprocessing._data.StandardScaler (num)"] if kind != "logreg" else []
     assert record.get("folded_scalers", []) == folded, record
 
 

@@ -231,7 +231,8 @@ def tensor_width(meta, model):
 # per-feature affine scaler whose output only trees read is folded into the trees instead: the
 # scaler is dropped and each threshold on its output becomes the largest float32 raw value that
 # scikit-learn sends left. For inputs that are float32 values (integers, most measurements) the
-# graph then decides exactly as scikit-learn does; the parity check verifies it.
+# graph then decides exactly as scikit-learn does; the parity check verifies it. (Trees,
+# forests and gradient boosting compare float32 features; HistGradientBoosting float64 ones.)
 
 
 def scaler_function(scaler):
@@ -292,44 +293,84 @@ def f32_from_order(order):
     return bits.view(np.float32)
 
 
-def raw_thresholds(transform, j, thresholds):
-    """For each threshold t: the largest float32 raw value y with float32(transform(y)) <= t
-    (scikit-learn's decision for y), by bisection over the float32 values."""
+def shortest_decimal(values32):
+    """The decimal number each float32 value most likely stands for (its shortest repr,
+    59.72 for float32(59.72)), as float64: what a request or an imputer statistic held."""
+    import numpy as np
+
+    return np.asarray(np.asarray(values32, dtype=np.float32).astype(str), dtype=np.float64)
+
+
+def raw_thresholds(transform, j, thresholds, cast32):
+    """For each threshold t: the largest float32 raw value y that scikit-learn sends left,
+    float32(transform(x)) <= t (or transform(x) <= t when the model compares float64), x being
+    the decimal y stands for: a threshold can sit exactly on a data value (59.72, an imputed
+    median), which float32 cannot hold, and the graph sees float32(59.72)."""
     import numpy as np
 
     t = np.asarray(thresholds, dtype=np.float64)
-    decide = lambda y: np.float32(transform(j, y.astype(np.float64))).astype(np.float64) <= t  # noqa: E731
+
+    def decide(x64):
+        scaled = transform(j, x64)
+        if cast32:
+            scaled = np.float32(scaled).astype(np.float64)
+        return scaled <= t
+
     lo = np.full(t.shape, f32_order(np.float32(-F32_MAX)), dtype=np.int64)
     hi = np.full(t.shape, f32_order(np.float32(F32_MAX)), dtype=np.int64)
-    all_left = decide(f32_from_order(hi))
-    none_left = ~decide(f32_from_order(lo))
+    all_left = decide(f32_from_order(hi).astype(np.float64))
+    none_left = ~decide(f32_from_order(lo).astype(np.float64))
+    # Bisection on the float32 values themselves (monotone; fast), ...
     while True:
         open_ = hi - lo > 1
         if not open_.any():
             break
         mid = (lo + hi) // 2
-        left = decide(f32_from_order(mid))
+        left = decide(f32_from_order(mid).astype(np.float64))
         lo = np.where(open_ & left, mid, lo)
         hi = np.where(open_ & ~left, mid, hi)
+    # ... then a few steps to where the decimals they stand for change sides.
+    inner = ~(all_left | none_left)
+    for _ in range(4):
+        up = decide(shortest_decimal(f32_from_order(lo + 1))) & inner
+        lo = np.where(up, lo + 1, lo)
+    for _ in range(4):
+        down = ~decide(shortest_decimal(f32_from_order(lo))) & inner
+        lo = np.where(down, lo - 1, lo)
     raw = f32_from_order(lo).astype(np.float64)
     raw = np.where(all_left, F32_MAX, raw)
     return np.where(none_left, -F32_MAX, raw)
 
 
-def tree_list(est):
-    """The decision trees of a tree model (single tree, forest, gradient boosting), or None."""
+def tree_splits(est):
+    """[(feature per node (-1: leaf), threshold per node (a writable view), float32 compare)]
+    of a tree model's trees, or None for another model. scikit-learn's trees, forests and
+    gradient boosting compare float32 features; HistGradientBoosting compares float64 ones."""
     from sklearn.ensemble import BaseEnsemble
     from sklearn.ensemble._forest import BaseForest
     from sklearn.ensemble._gb import BaseGradientBoosting
+    from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import BaseHistGradientBoosting
     from sklearn.tree import BaseDecisionTree
 
     import numpy as np
 
     if isinstance(est, BaseDecisionTree):
-        return [est]
-    if isinstance(est, (BaseForest, BaseGradientBoosting)) and isinstance(est, BaseEnsemble):
-        return [t for t in np.asarray(est.estimators_, dtype=object).ravel()]
-    return None
+        trees = [est]
+    elif isinstance(est, (BaseForest, BaseGradientBoosting)) and isinstance(est, BaseEnsemble):
+        trees = list(np.asarray(est.estimators_, dtype=object).ravel())
+    elif isinstance(est, BaseHistGradientBoosting):
+        out = []
+        for predictors in est._predictors:
+            for p in predictors:
+                nodes = p.nodes
+                if nodes["is_categorical"].any():
+                    return None
+                features = np.where(nodes["is_leaf"].astype(bool), -1, nodes["feature_idx"].astype(np.int64))
+                out.append((features, nodes["num_threshold"], False))
+        return out
+    else:
+        return None
+    return [(t.tree_.feature, t.tree_.threshold, True) for t in trees]
 
 
 def fold_scalers_into_trees(model):
@@ -342,7 +383,7 @@ def fold_scalers_into_trees(model):
 
     if not isinstance(model, Pipeline) or len(model.steps) < 2:
         return model, []
-    if tree_list(model.steps[-1][1]) is None:
+    if tree_splits(model.steps[-1][1]) is None:
         return model, []
     model = copy.deepcopy(model)
     final = model.steps[-1][1]
@@ -389,13 +430,12 @@ def fold_scalers_into_trees(model):
             folded.append(class_path(scaler))
     if not features:
         return model, []
-    for tree in tree_list(final):
-        t = tree.tree_
-        thresholds = t.threshold  # a view: writing it changes the (copied) tree
+    for node_features, thresholds, cast32 in tree_splits(final):
+        # `thresholds` is a view: writing it changes the (copied) model's trees.
         for feature, (transform, j) in features.items():
-            nodes = t.feature == feature
+            nodes = node_features == feature
             if nodes.any():
-                thresholds[nodes] = raw_thresholds(transform, j, thresholds[nodes])
+                thresholds[nodes] = raw_thresholds(transform, j, thresholds[nodes], cast32)
     if len(model.steps) == 1:
         return model.steps[0][1], folded
     return model, folded
@@ -405,6 +445,25 @@ def uses_named_columns(model) -> bool:
     from sklearn.compose import ColumnTransformer
 
     return any(isinstance(e, ColumnTransformer) for e in walk(model))
+
+
+def patch_skl2onnx():
+    """skl2onnx 1.20.0 passes a Python bool (and numpy uint8) as HistGradientBoosting's
+    nodes_missing_value_tracks_true, an int attribute the protobuf under onnx 1.23 refuses
+    ("Expected an int, got a boolean"): cast it."""
+    from skl2onnx.common import tree_ensemble
+
+    original = tree_ensemble.add_node
+    if getattr(original, "slipway_patched", False):
+        return
+
+    def add_node(*args, **kwargs):
+        if "nodes_missing_value_tracks_true" in kwargs:
+            kwargs["nodes_missing_value_tracks_true"] = int(kwargs["nodes_missing_value_tracks_true"])
+        return original(*args, **kwargs)
+
+    add_node.slipway_patched = True
+    tree_ensemble.add_node = add_node
 
 
 def convert(model, columns, width):
@@ -433,6 +492,7 @@ def convert(model, columns, width):
         n = len(columns) if columns is not None else width
         initial_types = [("input", FloatTensorType([None, n]))]
         layout = "tensor"
+    patch_skl2onnx()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -443,23 +503,35 @@ def convert(model, columns, width):
         estimator = m.group(1) if m else class_path(model)
         raise Unconvertible(estimator, f"skl2onnx has no converter for {estimator} ({type(e).__name__})")
     except Exception as e:  # noqa: BLE001 -- any converter failure is the model's, named
-        estimator = converter_culprit(model, traceback.extract_tb(e.__traceback__)) or class_path(model)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise Unconvertible(estimator, f"skl2onnx could not convert {estimator}: {type(e).__name__}: {first}")
+        estimator = converting_estimator(e.__traceback__) or class_path(model)
+        # The root cause says most ("Expected an int, got a boolean"); node dumps say little.
+        cause = e.__cause__ or e.__context__ or e
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        if len(first) > 300:
+            first = first[:300] + "..."
+        raise Unconvertible(
+            estimator, f"skl2onnx {skl2onnx_version()} failed converting it: {type(cause).__name__}: {first}"
+        )
     return onx.SerializeToString(), layout
 
 
-def converter_culprit(model, frames):
-    """The estimator whose converter raised: the deepest skl2onnx operator_converters module."""
-    for frame in reversed(frames):
-        m = re.search(r"operator_converters[/\\](\w+)\.py", frame.filename)
-        if m:
-            wanted = m.group(1).replace("_", "").lower()
-            for est in walk(model):
-                if wanted in type(est).__name__.lower() or type(est).__name__.lower() in wanted:
-                    return class_path(est)
-            return f"the {m.group(1)} converter"
-    return None
+def skl2onnx_version():
+    import skl2onnx
+
+    return skl2onnx.__version__
+
+
+def converting_estimator(tb):
+    """The estimator skl2onnx was converting when it raised: the deepest frame holding an
+    `operator` (skl2onnx's wrapper of one estimator)."""
+    found = None
+    while tb is not None:
+        op = tb.tb_frame.f_locals.get("operator")
+        raw = getattr(op, "raw_operator", None)
+        if raw is not None:
+            found = raw
+        tb = tb.tb_next
+    return class_path(found) if found is not None else None
 
 
 # ------------------------------------------------------------------------------ parity rows

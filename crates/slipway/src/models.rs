@@ -915,7 +915,7 @@ pub async fn convert(
     let native = match outcome {
         ConvertOutcome::Native(n) => n,
         ConvertOutcome::NotConvertible { reason } => {
-            anyhow::bail!("{uri} cannot be converted to ONNX: {reason}")
+            anyhow::bail!("{uri} was not converted: {reason}")
         }
     };
     let r = &native.record;
