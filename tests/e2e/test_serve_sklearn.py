@@ -27,6 +27,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -144,11 +145,12 @@ def log_sklearn_model(model, x_train, name: str, fmt: str | None, infer_requirem
     if fmt == "skops" or (fmt is None and "skops" in mlflow.sklearn.SUPPORTED_SERIALIZATION_FORMATS):
         kw["skops_trusted_types"] = skops_trusted_types(model)
     mlflow.set_experiment("serve-sklearn-e2e")
-    with mlflow.start_run():
+    with mlflow.start_run() as run:
         if IS_MLFLOW3:
             mlflow.sklearn.log_model(model, name="model", **kw)
         else:
             mlflow.sklearn.log_model(model, "model", **kw)
+    return run.info.run_id
 
 
 def records(frame: pd.DataFrame) -> list[dict]:
@@ -345,6 +347,24 @@ def test_models_convert_stores_the_graph_and_names_what_it_cannot_convert(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "converted"
 
+    # A URI that names no registered version (runs:/): the record goes with the files, and on
+    # the logged model as a tag when there is one (MLflow 3).
+    run_id = log_sklearn_model(model, x_train, f"churn-run-{uuid.uuid4().hex[:8]}", "cloudpickle")
+    by_run = ("--tracking-uri", mlflow_uri, "models", "convert", f"runs:/{run_id}/model", "--env-manager", "local")
+    done = run_cli(slipway_bin, *by_run, "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["status"] == "converted" and out["version"] is None, out
+    if IS_MLFLOW3:
+        assert out["stored"]["tag_on"] == f"logged model {out['model_id']}", out
+        tags = MlflowClient().get_logged_model(out["model_id"]).tags
+        assert json.loads(tags["slipway.onnx"]) == out["conversion"]
+    else:
+        assert out["stored"]["tag_on"] is None, out
+    done = run_cli(slipway_bin, *by_run, "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "stored"
+
     # A step skl2onnx has no converter for: the error names it.
     unconvertible = f"churn-custom-{uuid.uuid4().hex[:8]}"
     log_sklearn_model(custom_step_pipeline().fit(x_train[NUMERIC], y_train), x_train[NUMERIC],
@@ -471,3 +491,44 @@ def test_virtualenv_is_built_from_the_model_requirements(mlflow_uri, slipway_bin
         assert r.status_code == 200, r.text
         assert r.json()["predictions"] == [v.item() for v in model.predict(x_test)]
     assert STORED in (tmp_path / "serve.log").read_text()
+
+
+def test_promotion_reloads_and_converts_the_new_version(mlflow_uri, slipway_bin, numeric_split, tmp_path):
+    """Hot reload on the native path: the new Production version is converted (and stored)
+    beside the old one, then swapped in."""
+    x_train, x_test, y_train, _ = numeric_split
+    first = GradientBoostingClassifier(n_estimators=20, max_depth=2, random_state=0).fit(x_train, y_train)
+    second = GradientBoostingClassifier(n_estimators=80, max_depth=4, random_state=1).fit(x_train, y_train)
+    assert (first.predict_proba(x_test) != second.predict_proba(x_test)).any()
+    name = f"churn-reload-{uuid.uuid4().hex[:8]}"
+    client = MlflowClient()
+    log_sklearn_model(first, x_train, name, None)
+    client.transition_model_version_stage(name, "1", "Production")
+    recs = records(x_test)
+    log_path = tmp_path / "serve.log"
+    with slipway_serve(
+        slipway_bin, "--model", f"models:/{name}/Production", "--tracking-uri", mlflow_uri,
+        "--env-manager", "local", "--poll-interval", "1", "--no-prediction-log",
+        env=local_env(tmp_path), log_path=log_path, startup_timeout=START_TIMEOUT,
+    ) as base:
+        def predict_all():
+            r = requests.post(base + "/predict/batch", json={"instances": [
+                {"customer_id": f"C{i}", "features": rec} for i, rec in enumerate(recs)]}, timeout=60)
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        got = predict_all()
+        assert got["model_version"] == "1"
+        log_sklearn_model(second, x_train, name, None)
+        client.transition_model_version_stage(name, "2", "Production", archive_existing_versions=True)
+        deadline = time.time() + START_TIMEOUT
+        while time.time() < deadline and got["model_version"] != "2":
+            time.sleep(0.5)
+            got = predict_all()
+        assert got["model_version"] == "2", log_path.read_text()
+        probability = np.array([p["probability"] for p in got["predictions"]])
+        diff = np.max(np.abs(probability - second.predict_proba(x_test)[:, 1]))
+        assert diff <= TOL, diff
+    log = log_path.read_text()
+    assert log.count(CONVERTING) == 2, log
+    stored_conversion(name, "2")

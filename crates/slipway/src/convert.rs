@@ -307,11 +307,8 @@ async fn stored_graph(
         );
         None
     };
-    if record.format != RECORD_FORMAT {
-        return stale(&format!("format {} is not {RECORD_FORMAT}", record.format));
-    }
-    if record.source.sha256 != source_sha256 {
-        return stale("it was made from another model file");
+    if let Some(why) = stale_record(record, source_sha256) {
+        return stale(&why);
     }
     let bytes = match client
         .read_artifact(&resolved.artifact_uri, &record.onnx)
@@ -327,6 +324,24 @@ async fn stored_graph(
         ));
     }
     Some(bytes)
+}
+
+/// Why a stored record does not describe a conversion of this model file, if it does not.
+fn stale_record(record: &ConversionRecord, source_sha256: &str) -> Option<String> {
+    if record.format != RECORD_FORMAT {
+        return Some(format!("format {} is not {RECORD_FORMAT}", record.format));
+    }
+    if record.source.sha256 != source_sha256 {
+        return Some("it was made from another model file".into());
+    }
+    // The graph must sit under the model's own directory (a tag names the path).
+    if record.onnx.starts_with('/') || record.onnx.split('/').any(|s| s.is_empty() || s == "..") {
+        return Some(format!(
+            "{} is not a path inside the model directory",
+            record.onnx
+        ));
+    }
+    None
 }
 
 /// Stores the graph and its record with the model.
@@ -732,6 +747,29 @@ mod tests {
             r.parity.describe(),
             "2003 rows, labels equal, max probability difference 2.4e-8"
         );
+    }
+
+    #[test]
+    fn a_stored_record_is_used_only_for_the_file_it_was_made_from() {
+        let r = record();
+        let source = r.source.sha256.clone();
+        assert_eq!(stale_record(&r, &source), None);
+        let why = stale_record(&r, &"ef".repeat(32)).unwrap();
+        assert!(why.contains("another model file"), "{why}");
+        let mut old = r.clone();
+        old.format = "slipway-conversion/0".into();
+        assert!(stale_record(&old, &source)
+            .unwrap()
+            .contains("slipway-conversion/0"));
+        for path in [
+            "../../other/model.onnx",
+            "/etc/passwd",
+            "slipway//model.onnx",
+        ] {
+            let mut elsewhere = r.clone();
+            elsewhere.onnx = path.into();
+            assert!(stale_record(&elsewhere, &source).is_some(), "{path}");
+        }
     }
 
     #[test]
