@@ -414,20 +414,33 @@ def custom_step_pipeline():
     ])
 
 
-@pytest.mark.parametrize("flavor", ["sklearn", "lightgbm"])
-def test_lightgbm_sklearn_wrapper_takes_the_native_path(mlflow_uri, slipway_bin, numeric_split, flavor, tmp_path):
-    from lightgbm import LGBMClassifier
+WRAPPERS = {
+    # (estimator, the flavor that logs it, its library)
+    "lgbm-sklearn": (lambda: __import__("lightgbm").LGBMClassifier(
+        n_estimators=60, num_leaves=15, random_state=0, verbose=-1), "sklearn", "lightgbm"),
+    "lgbm-lightgbm": (lambda: __import__("lightgbm").LGBMClassifier(
+        n_estimators=60, num_leaves=15, random_state=0, verbose=-1), "lightgbm", "lightgbm"),
+    "xgb-sklearn": (lambda: __import__("xgboost").XGBClassifier(
+        n_estimators=60, max_depth=4, random_state=0), "sklearn", "xgboost"),
+}
 
+
+@pytest.mark.parametrize("kind", sorted(WRAPPERS))
+def test_gbdt_sklearn_wrappers_take_the_native_path(mlflow_uri, slipway_bin, numeric_split, kind, tmp_path):
+    """LGBMClassifier through the sklearn flavor or the lightgbm flavor's skops/pickle file, and
+    XGBClassifier through the sklearn flavor: converted with onnxmltools' converters. (The
+    xgboost flavor and LightGBM Boosters are scored natively without conversion.)"""
+    make, flavor, library = WRAPPERS[kind]
     x_train, x_test, y_train, _ = numeric_split
     x_train = x_train.astype("float64")
     x_test = x_test.astype("float64")
-    model = LGBMClassifier(n_estimators=60, num_leaves=15, random_state=0, verbose=-1).fit(x_train, y_train)
-    name = f"churn-lgbm-{flavor}-{uuid.uuid4().hex[:8]}"
+    model = make().fit(x_train, y_train)
+    name = f"churn-{kind}-{uuid.uuid4().hex[:8]}"
     kw = {
         "signature": infer_signature(x_train, model.predict(x_train)),
         "input_example": x_train.head(5),
         "registered_model_name": name,
-        "pip_requirements": [*pinned_requirements(), "lightgbm"],
+        "pip_requirements": [*pinned_requirements(), library],
     }
     module = mlflow.sklearn if flavor == "sklearn" else mlflow.lightgbm
     if IS_MLFLOW3 and module is mlflow.sklearn:
@@ -447,6 +460,7 @@ def test_lightgbm_sklearn_wrapper_takes_the_native_path(mlflow_uri, slipway_bin,
         assert_serves_as_python(base, name, model, x_test)
     record = stored_conversion(name)
     assert record["source"]["flavor"] == flavor and record["converter"].get("onnxmltools") == "1.16.0", record
+    assert record["converter"].get(library), record
 
 
 def uv_cache() -> str:

@@ -189,6 +189,21 @@ def register_gbdt_converters(model) -> list:
     return extra
 
 
+def without_xgboost_feature_names(model):
+    """onnxmltools reads XGBoost's tree dump expecting features named f0, f1, ...; a model fit
+    on a DataFrame names them after its columns ("could not convert string to float"). A copy
+    whose boosters forget the names (the features stay in the same order)."""
+    import copy
+
+    if not any(type(e).__module__.split(".")[0] == "xgboost" for e in walk(model)):
+        return model
+    model = copy.deepcopy(model)
+    for est in walk(model):
+        if type(est).__module__.split(".")[0] == "xgboost" and hasattr(est, "get_booster"):
+            est.get_booster().feature_names = None
+    return model
+
+
 def signature_columns(meta):
     """[(name, type, required)] of a column signature, or None for a tensor signature."""
     sig = meta.signature
@@ -817,7 +832,7 @@ def main(argv=None) -> int:
         width = tensor_width(meta, model) if columns is None else None
         extra_versions = register_gbdt_converters(model)
         t0 = time.perf_counter()
-        graph_model, folded = fold_scalers_into_trees(model)
+        graph_model, folded = fold_scalers_into_trees(without_xgboost_feature_names(model))
         if folded:
             result["folded_into_trees"] = folded
         onnx_bytes, layout = convert(graph_model, columns, width)
