@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -188,6 +188,8 @@ pub struct ConvertOptions {
     pub seed: u64,
     /// The run's training data profile (`data_profile.json`), if it has one.
     pub profile: Option<PathBuf>,
+    /// The converter process is stopped after this long.
+    pub timeout: Duration,
 }
 
 impl Default for ConvertOptions {
@@ -196,6 +198,7 @@ impl Default for ConvertOptions {
             rows: DEFAULT_PARITY_ROWS,
             seed: 0,
             profile: None,
+            timeout: CONVERTER_TIMEOUT,
         }
     }
 }
@@ -275,6 +278,10 @@ struct ScriptResult {
 /// Lines of converter output kept for an error.
 const OUTPUT_TAIL_LINES: usize = 30;
 
+/// The converter is stopped after this long by default (loading, converting
+/// and scoring a model takes seconds; a large forest, a minute or two).
+pub const CONVERTER_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
 /// Converts the model in `model_dir` with the interpreter `python` (the
 /// model's environment, holding skl2onnx and onnx) and scores the parity rows.
 pub fn convert_sklearn(
@@ -310,12 +317,21 @@ pub fn convert_sklearn(
     let mut child = cmd
         .spawn()
         .map_err(io(format!("cannot run {}", python.display())))?;
-    let output = collect_lines(&mut child);
+    let (output, timed_out) = collect_lines(&mut child, options.timeout);
     let status = child
         .wait()
         .map_err(io(format!("waiting for {}", python.display())))?;
     let seconds = started.elapsed().as_secs_f64();
     let tail = output[output.len().saturating_sub(OUTPUT_TAIL_LINES)..].join("\n");
+    if timed_out {
+        return Err(ConvertError::Script {
+            message: format!(
+                "stopped after {} s without finishing",
+                options.timeout.as_secs()
+            ),
+            output: tail,
+        });
+    }
     let result: ScriptResult = match std::fs::read(out_dir.join("result.json")) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ConvertError::Script {
             message: format!("unreadable result.json: {e}"),
@@ -372,8 +388,9 @@ pub fn convert_sklearn(
     })
 }
 
-/// Every line the child writes to stdout and stderr (logged at debug).
-fn collect_lines(child: &mut std::process::Child) -> Vec<String> {
+/// Every line the child writes to stdout and stderr (logged at debug);
+/// true when it ran past `timeout` and was killed.
+fn collect_lines(child: &mut std::process::Child, timeout: Duration) -> (Vec<String>, bool) {
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
@@ -393,15 +410,28 @@ fn collect_lines(child: &mut std::process::Child) -> Vec<String> {
         }));
     }
     drop(tx);
+    let deadline = Instant::now() + timeout;
     let mut lines = Vec::new();
-    for line in rx {
-        tracing::debug!(target: "slipway_python::converter", "{line}");
-        lines.push(line);
+    let mut timed_out = false;
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                tracing::debug!(target: "slipway_python::converter", "{line}");
+                lines.push(line);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                // A converter that hangs must not hold a server's start forever.
+                let _ = child.kill();
+                timed_out = true;
+                break;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
     }
     for r in readers {
         let _ = r.join();
     }
-    lines
+    (lines, timed_out)
 }
 
 /// One row where serving and Python disagree.
@@ -1008,6 +1038,58 @@ mod tests {
         let err = check_parity(&conversion, mlmodel.as_bytes()).unwrap_err();
         assert!(matches!(err, ConvertError::Unservable(_)), "{err}");
         assert!(err.to_string().contains("signature does not name"), "{err}");
+    }
+
+    /// A stand-in interpreter: a shell script.
+    #[cfg(unix)]
+    fn fake_python(dir: &Path, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("python");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_converter_without_a_result_or_that_hangs_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let python = fake_python(tmp.path(), "echo 'Traceback: boom' >&2; exit 1");
+        let err = convert_sklearn(&python, tmp.path(), &ConvertOptions::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ConvertError::Script { .. }), "{text}");
+        assert!(
+            text.contains("without a result") && text.contains("Traceback: boom"),
+            "{text}"
+        );
+
+        let python = fake_python(tmp.path(), "exec sleep 30");
+        let started = Instant::now();
+        let options = ConvertOptions {
+            timeout: Duration::from_millis(300),
+            ..ConvertOptions::default()
+        };
+        let err = convert_sklearn(&python, tmp.path(), &options)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("stopped after"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_script_result_names_the_unconvertible_estimator() {
+        // What the script writes for a step skl2onnx has no converter for.
+        let tmp = tempfile::tempdir().unwrap();
+        let python = fake_python(
+            tmp.path(),
+            r#"mkdir -p "$3" && printf '%s' '{"status": "unconvertible", "estimator": "sklearn.pipeline.Pipeline", "unconvertible_estimator": "__main__.Clip", "message": "skl2onnx has no converter for __main__.Clip (MissingShapeCalculator)"}' > "$3/result.json"; exit 3"#,
+        );
+        let err = convert_sklearn(&python, tmp.path(), &ConvertOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "__main__.Clip cannot be converted to ONNX: skl2onnx has no converter for __main__.Clip (MissingShapeCalculator)"
+        );
     }
 
     #[test]
