@@ -148,16 +148,21 @@ def cli_env() -> dict:
 
 
 @contextlib.contextmanager
-def slipway_serve(binary: str, *args: str, startup_timeout: float = 60):
-    """`slipway serve ARGS --port <free>` until the block ends; yields its base URL."""
+def slipway_serve(binary: str, *args: str, startup_timeout: float = 60, env: dict | None = None,
+                  log_path=None):
+    """`slipway serve ARGS --port <free>` until the block ends; yields its base URL.
+
+    env: variables added to the CLI environment; log_path: a file that receives the server's
+    stderr (its start-up report), read by the caller."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    log = open(log_path, "w") if log_path else None  # noqa: SIM115 -- closed below
     proc = subprocess.Popen(
         [binary, "serve", *args, "--port", str(port)],
-        env=cli_env(),
+        env={**cli_env(), **(env or {})},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log or subprocess.PIPE,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -171,9 +176,13 @@ def slipway_serve(binary: str, *args: str, startup_timeout: float = 60):
                 pass
             if proc.poll() is not None or time.time() > deadline:
                 proc.kill()
-                pytest.fail(f"slipway serve did not start: {proc.stderr.read()}")
+                proc.wait(timeout=30)
+                stderr = open(log_path).read() if log else proc.stderr.read()
+                pytest.fail(f"slipway serve did not start: {stderr}")
             time.sleep(0.1)
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if log:
+            log.close()

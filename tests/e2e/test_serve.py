@@ -1,7 +1,7 @@
 """`slipway serve` with the payloads Python users send: the guide's /predict body through
 `requests`, MLflow's own serving-input shapes (`convert_input_example_to_serving_input`) on
-/invocations, the Open Inference Protocol, and a model logged with `mlflow.sklearn` refused at
-start-up with how to log it instead.
+/invocations and the Open Inference Protocol. (Models logged with `mlflow.sklearn`:
+test_serve_sklearn.py.)
 
 Needs $SLIPWAY_BIN (the binary under test) and the server under test ($SLIPWAY_TEST_URI).
 """
@@ -192,25 +192,3 @@ def test_open_inference_protocol(served):
     assert requests.get(base + "/v2/health/ready", timeout=10).status_code == 200
     r = requests.post(f"{base}/v2/models/{name}/infer", json={"inputs": []}, timeout=10)
     assert r.status_code == 400 and "error" in r.json()
-
-
-def test_sklearn_pickle_is_refused_at_start_with_the_onnx_hint(mlflow_uri, slipway_bin):
-    from sklearn.linear_model import LogisticRegression
-
-    name = f"sk-{uuid.uuid4().hex[:8]}"
-    model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
-    with mlflow.start_run():
-        try:
-            mlflow.sklearn.log_model(model, name="model", registered_model_name=name)
-        except TypeError:
-            mlflow.sklearn.log_model(model, artifact_path="model", registered_model_name=name)
-    done = subprocess.run(
-        [slipway_bin, "serve", "--model", f"models:/{name}/1", "--tracking-uri", mlflow_uri, "--port", "0"],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=60,
-    )
-    assert done.returncode == 1
-    assert "mlflow.onnx.log_model" in done.stderr, done.stderr
-    assert "sklearn" in done.stderr

@@ -1,6 +1,7 @@
 //! `slipway`: the MLflow-compatible tracking server and its command-line client.
 
 mod commands;
+mod convert;
 mod datagen;
 mod demo;
 mod embedded;
@@ -95,7 +96,7 @@ Point clients at it with MLFLOW_TRACKING_URI=http://HOST:PORT."
     )]
     Runs(RunsCommand),
 
-    /// Model registry: list, show, register, stage, alias, history, lineage, resolve
+    /// Model registry: list, show, register, stage, alias, history, lineage, resolve, convert
     #[command(subcommand, after_help = MODELS_EXAMPLES)]
     Models(ModelsCommand),
 
@@ -147,6 +148,7 @@ Examples:
   slipway models history churn
   slipway models lineage churn 3
   slipway models resolve models:/churn@champion
+  slipway models convert models:/churn/3
 
 Changes are recorded with who made them: --user, else $SLIPWAY_USER, else $USER.";
 
@@ -226,6 +228,45 @@ Examples:
   slipway models resolve runs:/3f2a0c9e8d7b4a6f9e1c2b3a4d5e6f70/model
   slipway models resolve models:/churn@champion --json | jq -r .artifact_uri")]
     Resolve(ModelsResolveArgs),
+
+    /// Convert a scikit-learn model to ONNX once, check parity, and store the graph with it
+    ///
+    /// For models logged with mlflow.sklearn.log_model (skops, pickle or cloudpickle) or a
+    /// LightGBM sklearn wrapper: converts with skl2onnx in the model's Python environment,
+    /// scores the input example plus 2,000 rows drawn from the signature (and the run's training
+    /// data profile, if any) with both the Python model and Slipway's ONNX engine (labels equal,
+    /// probabilities within 1e-5), then stores the graph as <model dir>/slipway/model.onnx with
+    /// slipway/conversion.json and the tag slipway.onnx. `slipway serve` then serves it natively.
+    #[command(after_help = "\
+Examples:
+  slipway models convert models:/churn-classifier/1
+  slipway models convert models:/churn-classifier/Production --env-manager local
+  slipway models convert models:/churn-classifier@champion --json | jq .conversion.parity
+
+--env-manager virtualenv (the default) builds the model's environment from its python_env.yaml /
+requirements.txt with uv (else pip) under $SLIPWAY_HOME/envs, once; --env-manager local uses
+$SLIPWAY_PYTHON (else python3) as it is, which must have skl2onnx and onnx installed.")]
+    Convert(ModelsConvertArgs),
+}
+
+#[derive(Debug, Args)]
+struct ModelsConvertArgs {
+    /// models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS, models:/m-ID or runs:/RUN_ID/PATH
+    uri: String,
+    /// Where the converter's Python comes from
+    #[arg(
+        long,
+        value_enum,
+        default_value = "virtualenv",
+        env = "SLIPWAY_ENV_MANAGER"
+    )]
+    env_manager: convert::EnvManagerArg,
+    /// Convert again even when a valid conversion is stored
+    #[arg(long)]
+    force: bool,
+    /// Print the conversion record as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -727,6 +768,19 @@ async fn run_models_command(
         }
         ModelsCommand::Lineage(a) => models::lineage(client, &a.name, &a.version, a.json).await,
         ModelsCommand::Resolve(a) => models::resolve(client, &a.uri, a.json).await,
+        ModelsCommand::Convert(a) => {
+            models::convert(
+                client,
+                models::ConvertRequest {
+                    uri: a.uri,
+                    env_manager: a.env_manager.into(),
+                    force: a.force,
+                },
+                &slipway_home(),
+                a.json,
+            )
+            .await
+        }
     }
 }
 

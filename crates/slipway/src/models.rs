@@ -866,6 +866,190 @@ pub async fn resolve(client: &SlipwayClient, uri: &str, json: bool) -> anyhow::R
     Ok(out)
 }
 
+// ---------------------------------------------------------------------
+// models convert
+// ---------------------------------------------------------------------
+
+/// `slipway models convert URI`.
+pub struct ConvertRequest {
+    pub uri: String,
+    pub env_manager: slipway_python::EnvManager,
+    /// Convert even when a valid conversion is stored.
+    pub force: bool,
+}
+
+fn seconds(s: f64) -> String {
+    format!("{s:.1} s")
+}
+
+pub async fn convert(
+    client: &SlipwayClient,
+    req: ConvertRequest,
+    home: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<String> {
+    use crate::convert::{ConvertOutcome, Obtained};
+    let uri = req.uri.trim();
+    if !(uri.starts_with("models:/") || uri.starts_with("runs:/")) {
+        return Err(UsageError::new(format!(
+            "'{uri}' is not a model URI: expected models:/NAME/VERSION, models:/NAME/STAGE, \
+             models:/NAME@ALIAS, models:/m-ID or runs:/RUN_ID/PATH"
+        ))
+        .into());
+    }
+    let resolved = client
+        .resolve_model_uri(uri)
+        .await
+        .map_err(|e| slipway_only(e, "model URI resolution"))?;
+    let model_dir =
+        crate::model_files::local_model_dir(client, &resolved.artifact_uri, home).await?;
+    let outcome = crate::convert::native_onnx(
+        client,
+        &resolved,
+        &model_dir,
+        req.env_manager,
+        home,
+        req.force,
+    )
+    .await?;
+    let native = match outcome {
+        ConvertOutcome::Native(n) => n,
+        ConvertOutcome::NotConvertible { reason } => {
+            anyhow::bail!("{uri} was not converted: {reason}")
+        }
+    };
+    let r = &native.record;
+    let (status, stored, times) = match &native.obtained {
+        Obtained::Stored => ("stored", None, None),
+        Obtained::Converted { times, stored } => match stored {
+            Ok(at) => ("converted", Some(at.clone()), Some(*times)),
+            Err(e) => anyhow::bail!(
+                "{uri} converted to ONNX and parity holds ({}), but the graph could not be stored \
+                 with the model: {e}",
+                r.parity.describe()
+            ),
+        },
+    };
+    if json {
+        return pretty(&json!({
+            "uri": uri,
+            "name": resolved.name,
+            "version": resolved.version,
+            "model_id": resolved.model_id,
+            "status": status,
+            "conversion": r,
+            "stored": stored,
+            "seconds": times,
+        }));
+    }
+    let mut out = String::new();
+    let shown = match (&resolved.name, &resolved.version) {
+        (Some(n), Some(v)) if !uri.ends_with(&format!("/{v}")) => {
+            format!("{uri} ({n} version {v})")
+        }
+        _ => uri.to_string(),
+    };
+    if status == "stored" {
+        writeln!(
+            out,
+            "{shown} already has a stored ONNX conversion (--force converts again)"
+        )?;
+    } else {
+        writeln!(out, "Converted {shown} to ONNX")?;
+    }
+    let source = &r.source;
+    writeln!(
+        out,
+        "  {:<12}{} ({} flavor, {}{})",
+        "model",
+        source.estimator,
+        source.flavor,
+        source.file,
+        source
+            .serialization_format
+            .as_deref()
+            .map(|f| format!(", {f}"))
+            .unwrap_or_default()
+    )?;
+    writeln!(
+        out,
+        "  {:<12}{} (--env-manager {})",
+        "converter",
+        r.converter_versions(),
+        r.env_manager
+    )?;
+    let rows = if r.parity.example_rows > 0 {
+        format!(
+            "{} rows ({} from the input example)",
+            r.parity.rows, r.parity.example_rows
+        )
+    } else {
+        format!("{} rows", r.parity.rows)
+    };
+    let figures = match (r.parity.max_probability_diff, r.parity.max_value_diff) {
+        (Some(p), _) => format!(
+            "labels equal, max probability difference {p:.1e} (tolerance {:.0e})",
+            r.parity.tolerance
+        ),
+        (_, Some(v)) => format!(
+            "max value difference {v:.1e} (absolute, relative above 1; tolerance {:.0e})",
+            r.parity.tolerance
+        ),
+        _ => String::new(),
+    };
+    writeln!(out, "  {:<12}{rows}: {figures}", "parity")?;
+    writeln!(
+        out,
+        "  {:<12}{}",
+        "inputs",
+        if r.inputs == "columns" {
+            "one ONNX input per column"
+        } else {
+            "one float tensor"
+        }
+    )?;
+    if !r.folded_scalers.is_empty() {
+        writeln!(
+            out,
+            "  {:<12}{} folded into the trees' thresholds (scaled in float64, as scikit-learn does)",
+            "scalers",
+            r.folded_scalers.join(", ")
+        )?;
+    }
+    match &stored {
+        Some(at) => writeln!(
+            out,
+            "  {:<12}{}{}",
+            "stored",
+            at.artifact,
+            at.tag_on
+                .as_ref()
+                .map(|t| format!(", tag {} on {t}", crate::convert::TAG))
+                .unwrap_or_default()
+        )?,
+        None => writeln!(
+            out,
+            "  {:<12}{}/{} (converted {})",
+            "stored",
+            resolved.artifact_uri.trim_end_matches('/'),
+            r.onnx,
+            fmt::datetime(r.converted_ms)
+        )?,
+    }
+    if let Some(t) = times {
+        writeln!(
+            out,
+            "  {:<12}environment {}, conversion {}, parity {}, store {}",
+            "time",
+            seconds(t.env),
+            seconds(t.convert),
+            seconds(t.parity),
+            seconds(t.store)
+        )?;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,24 @@ pub struct ServeArgs {
     /// request until the writer has made room, so no answered row goes unlogged
     #[arg(long, value_enum, default_value_t = LogOnFull::Drop, value_name = "POLICY")]
     pub prediction_log_on_full: LogOnFull,
+
+    /// Where the Python for scikit-learn models comes from (converted to ONNX once, then
+    /// served natively): virtualenv builds the model's environment from its requirements
+    /// (cached under $SLIPWAY_HOME/envs); local uses $SLIPWAY_PYTHON (else python3) as it is
+    #[arg(
+        long,
+        value_enum,
+        default_value = "virtualenv",
+        env = "SLIPWAY_ENV_MANAGER"
+    )]
+    pub env_manager: crate::convert::EnvManagerArg,
+}
+
+/// What loading a model that needs Python (a scikit-learn model) uses.
+#[derive(Debug, Clone)]
+struct PythonSettings {
+    env_manager: slipway_python::EnvManager,
+    home: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -157,8 +175,72 @@ async fn resolve(
     })
 }
 
+fn identity(resolved: &slipway_client::ResolvedModel, uri: &str) -> ModelIdentity {
+    ModelIdentity {
+        name: resolved
+            .name
+            .clone()
+            .or_else(|| resolved.model_id.clone())
+            .unwrap_or_else(|| uri.to_string()),
+        version: resolved
+            .version
+            .clone()
+            .or_else(|| resolved.model_id.clone())
+            .unwrap_or_default(),
+        uri: uri.to_string(),
+        run_id: resolved.run_id.clone(),
+        model_id: resolved.model_id.clone(),
+    }
+}
+
+/// A scikit-learn model: its ONNX conversion (stored, or made now and
+/// stored), loaded and warmed with the ONNX engine.
+async fn load_sklearn(
+    client: &SlipwayClient,
+    uri: &str,
+    resolved: &slipway_client::ResolvedModel,
+    python: &PythonSettings,
+) -> anyhow::Result<ServedModel> {
+    use crate::convert::{ConvertOutcome, Obtained};
+    let model_dir =
+        crate::model_files::local_model_dir(client, &resolved.artifact_uri, &python.home).await?;
+    let native = match crate::convert::native_onnx_for(
+        client,
+        resolved,
+        &model_dir,
+        python.env_manager,
+        &python.home,
+    )
+    .await?
+    {
+        ConvertOutcome::Native(native) => native,
+        ConvertOutcome::NotConvertible { reason } => {
+            anyhow::bail!("the scikit-learn model cannot be served natively: {reason}")
+        }
+    };
+    let r = &native.record;
+    let how = match &native.obtained {
+        Obtained::Stored => "using the ONNX conversion stored with it",
+        Obtained::Converted { .. } => "converted to ONNX now",
+    };
+    tracing::info!(
+        "{uri}: scikit-learn model ({}) served natively, {how} ({}; parity on {})",
+        r.source.estimator,
+        r.converter_versions(),
+        r.parity.describe()
+    );
+    let identity = identity(resolved, uri);
+    tokio::task::spawn_blocking(move || native.load(identity))
+        .await
+        .context("loading the model panicked")?
+}
+
 /// Resolves, reads, loads and warms up the model `uri` points at.
-async fn load(client: &SlipwayClient, uri: &str) -> anyhow::Result<ServedModel> {
+async fn load(
+    client: &SlipwayClient,
+    uri: &str,
+    python: &PythonSettings,
+) -> anyhow::Result<ServedModel> {
     let resolved = resolve(client, uri).await?;
     let base = &resolved.artifact_uri;
     let read = |name: String| async move {
@@ -173,6 +255,9 @@ async fn load(client: &SlipwayClient, uri: &str) -> anyhow::Result<ServedModel> 
     })?;
     let has_onnx = match detect_format(&mlmodel, false) {
         Ok(_) => false,
+        Err(_) if crate::convert::is_sklearn(&mlmodel) => {
+            return load_sklearn(client, uri, &resolved, python).await;
+        }
         Err(_) => read("model.onnx".into()).await?.is_some(),
     };
     let format = detect_format(&mlmodel, has_onnx)?;
@@ -182,21 +267,7 @@ async fn load(client: &SlipwayClient, uri: &str) -> anyhow::Result<ServedModel> 
             files.insert(name, bytes);
         }
     }
-    let identity = ModelIdentity {
-        name: resolved
-            .name
-            .clone()
-            .or_else(|| resolved.model_id.clone())
-            .unwrap_or_else(|| uri.to_string()),
-        version: resolved
-            .version
-            .clone()
-            .or_else(|| resolved.model_id.clone())
-            .unwrap_or_default(),
-        uri: uri.to_string(),
-        run_id: resolved.run_id.clone(),
-        model_id: resolved.model_id.clone(),
-    };
+    let identity = identity(&resolved, uri);
     let model = tokio::task::spawn_blocking(move || -> anyhow::Result<ServedModel> {
         let model = ServedModel::load(identity, &mlmodel, &format, |n| files.remove(n))?;
         model.warm_up()?;
@@ -399,6 +470,7 @@ async fn follow_feed(
 /// slots concerned and loads, warms and swaps in what changed.
 async fn follow(
     client: SlipwayClient,
+    python: PythonSettings,
     engine: Arc<Engine>,
     poll: Option<Duration>,
     mut feed: Option<mpsc::UnboundedReceiver<Trigger>>,
@@ -440,12 +512,17 @@ async fn follow(
                 trigger = trigger.merge(more);
             }
         }
-        reload(&client, &engine, &trigger).await;
+        reload(&client, &python, &engine, &trigger).await;
     }
 }
 
 /// Re-resolves the slots `trigger` concerns; loads, warms and swaps in what changed.
-async fn reload(client: &SlipwayClient, engine: &Engine, trigger: &Trigger) {
+async fn reload(
+    client: &SlipwayClient,
+    python: &PythonSettings,
+    engine: &Engine,
+    trigger: &Trigger,
+) {
     for (role, slot) in engine.slots() {
         let current = slot.get();
         if !trigger.concerns(&current.name) {
@@ -472,7 +549,7 @@ async fn reload(client: &SlipwayClient, engine: &Engine, trigger: &Trigger) {
         if same && resolved.model_id == current.model_id {
             continue;
         }
-        match load(client, &slot.uri).await {
+        match load(client, &slot.uri, python).await {
             Ok(model) => {
                 let shown = describe(&model);
                 let model: ModelRef = Arc::new(model);
@@ -536,6 +613,10 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
         return Err(UsageError::new("--poll-interval must be a number of seconds >= 0").into());
     }
     let (client, embedded, shown) = crate::train::connect(tracking, home).await?;
+    let python = PythonSettings {
+        env_manager: args.env_manager.into(),
+        home: home.to_path_buf(),
+    };
     let result = async {
         let start = if args.no_registry_events {
             FeedStart::Unsupported
@@ -553,7 +634,7 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
             }
             start
         };
-        let champion = load(&client, &args.model)
+        let champion = load(&client, &args.model, &python)
             .await
             .with_context(|| format!("cannot serve {}", args.model))?;
         tracing::info!("loaded {} from {shown}", describe(&champion));
@@ -567,14 +648,14 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
         let mut builder = Engine::builder(&args.model, Arc::new(champion))
             .max_body_bytes(args.max_body_bytes);
         if let Some((uri, pct)) = &canary {
-            let m = load(&client, uri)
+            let m = load(&client, uri, &python)
                 .await
                 .with_context(|| format!("cannot serve the canary {uri}"))?;
             tracing::info!("canary ({pct}% of requests): {}", describe(&m));
             builder = builder.canary(uri, Arc::new(m), *pct);
         }
         if let Some(uri) = &args.shadow {
-            let m = load(&client, uri)
+            let m = load(&client, uri, &python)
                 .await
                 .with_context(|| format!("cannot serve the shadow {uri}"))?;
             tracing::info!("shadow: {}", describe(&m));
@@ -603,7 +684,13 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
                 (Some(feed), Some(rx))
             }
         };
-        let reloader = tokio::spawn(follow(client.clone(), engine.clone(), poll, triggers));
+        let reloader = tokio::spawn(follow(
+            client.clone(),
+            python.clone(),
+            engine.clone(),
+            poll,
+            triggers,
+        ));
         eprintln!(
             "Serving {} on http://{addr} (POST /predict, /predict/batch, /invocations, /v2/models/{}/infer; GET /health, /metrics){}",
             args.model,

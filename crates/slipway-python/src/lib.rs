@@ -1,0 +1,20 @@
+//! `slipway-python`: what Slipway runs in Python, and the environments it
+//! runs in.
+//!
+//! - [`env`]: an interpreter for a model: a virtual environment built from
+//!   the model's own `python_env.yaml` / `requirements.txt` (uv, else pip),
+//!   cached by content hash under `$SLIPWAY_HOME/envs` and built atomically,
+//!   or the local interpreter as it is.
+//! - [`convert`]: scikit-learn models (skops, pickle, cloudpickle; the
+//!   `sklearn`, `python_function` and LightGBM-wrapper flavors) converted
+//!   to ONNX with skl2onnx in that environment, and the parity check that
+//!   scores the same rows with `slipway-serve`'s ONNX path.
+//!
+//! No HTTP and no tracking server here: the caller (the `slipway` binary)
+//! downloads the model directory and stores the result.
+
+pub mod convert;
+pub mod env;
+
+pub use convert::{check_parity, convert_sklearn, ConvertError, ConvertOptions, ParityReport};
+pub use env::{python_for_model, EnvError, EnvManager, EnvOptions, EnvProgress, PythonEnv};
