@@ -1,12 +1,14 @@
 """Slipway's Python worker: serves one MLflow python_function model to `slipway serve`.
 
+Runs on any Python 3 an MLflow model may need (3.8 and later): no newer syntax.
+
 slipway starts it as `python pyfunc_worker.py`, with this file written out by slipway (it is
 embedded in the binary), and talks to it over stdin/stdout in frames: 1 byte kind, 4 bytes
 little-endian payload length, the payload (UTF-8 JSON).
 
   slipway -> worker
     H  hello    {"model_dir", "columns": [{"name", "type"}, ...]}
-                (tests: {"plain_module": path, "columns"}: a module whose predict(rows) is the model)
+                (tests: {"plain_module": path, "columns"}: that module's predict(rows) is the model)
     P  predict  {"segments": [n1, n2, ...], "columns": [[column 0's values], ...]}
                 one batch: the rows of several requests (n1 rows, then n2, ...), column-major,
                 validated by slipway against the signature (null: a missing value)
@@ -108,7 +110,8 @@ class MlflowModel:
                 if kind == "boolean":
                     array = np.array(column_values, dtype=object)
                 else:
-                    array = np.array([np.nan if v is None else v for v in column_values], dtype="float64")
+                    floats = [np.nan if v is None else v for v in column_values]
+                    array = np.array(floats, dtype="float64")
             else:
                 array = np.array(column_values, dtype=DTYPES[kind])
             data[column["name"]] = array

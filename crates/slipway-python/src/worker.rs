@@ -187,8 +187,9 @@ struct Shared {
     live: AtomicUsize,
     restarts: AtomicU64,
     pids: Mutex<Vec<Option<u32>>>,
-    /// Removed with the pool (after the last worker stopped).
-    _script_dir: tempfile::TempDir,
+    /// The workers' working directory, holding the script; removed with
+    /// the pool (after the last worker stopped).
+    work_dir: tempfile::TempDir,
 }
 
 impl Shared {
@@ -241,7 +242,7 @@ impl WorkerPool {
             live: AtomicUsize::new(0),
             restarts: AtomicU64::new(0),
             pids: Mutex::new(vec![None; workers]),
-            _script_dir: dir,
+            work_dir: dir,
         });
         let starting: Vec<_> = (0..workers)
             .map(|_| {
@@ -302,10 +303,11 @@ impl WorkerPool {
     }
 
     /// [`WorkerPool::predict`] for a thread that may block (the blocking
-    /// pool, a plain thread); never call it on an async runtime worker.
+    /// pool, a plain thread, also inside `Handle::block_on` there); on an
+    /// async runtime worker it would hold that thread until answered.
     pub fn predict_blocking(&self, rows: Vec<Vec<Value>>) -> Result<Value, PredictError> {
         let ticket = self.submit(rows)?;
-        resolve(ticket.blocking_recv())
+        resolve(park_until_ready(ticket))
     }
 
     fn submit(&self, rows: Vec<Vec<Value>>) -> Result<crate::batch::Ticket<Answer>, PredictError> {
@@ -359,6 +361,27 @@ impl WorkerPool {
 impl Drop for WorkerPool {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// Waits for a future by parking the thread (tokio's own blocking waits
+/// refuse to run inside `block_on`, where the engine's async `/predict`
+/// runs when its model is scored by workers).
+fn park_until_ready<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
     }
 }
 
@@ -575,6 +598,10 @@ impl Process {
         let python = shared.python();
         let mut cmd = Command::new(&config.python);
         cmd.arg(&shared.script)
+            // Its own directory: what mlflow writes into the working
+            // directory (mlflow 2 creates ./mlruns when loading a model) goes
+            // away with the pool, not into the server's.
+            .current_dir(shared.work_dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -1068,6 +1095,12 @@ def predict(rows):
         for (i, c) in calls.into_iter().enumerate() {
             assert_eq!(c.await.unwrap().unwrap()[0]["word"], json!(format!("b{i}")));
         }
+        // Also from async code driven by `block_on` on a blocking thread.
+        let (p, handle) = (pool.clone(), tokio::runtime::Handle::current());
+        let inside = tokio::task::spawn_blocking(move || {
+            handle.block_on(async { p.predict_blocking(vec![row("in block_on", 0.0)]) })
+        });
+        assert_eq!(inside.await.unwrap().unwrap()[0]["word"], "in block_on");
         pool.shutdown().await;
     }
 

@@ -421,6 +421,18 @@ fn output_datatype(doc: &serde_yaml_ng::Value) -> Option<&'static str> {
     })
 }
 
+/// The input columns of a model scored from raw values
+/// ([`ServedModel::from_raw_scorer`]): its signature's, which it must have.
+pub fn raw_model_columns(mlmodel: &[u8]) -> Result<Vec<InputColumn>, LoadError> {
+    signature_columns(mlmodel)?.ok_or_else(|| LoadError::Invalid {
+        file: "MLmodel".into(),
+        message: "the model has no column signature (named columns of MLflow types), which \
+                  Slipway validates every request against: log it with \
+                  signature=mlflow.models.infer_signature(X, model.predict(X))"
+            .into(),
+    })
+}
+
 /// The signature's input columns from `MLmodel` (column-based signatures
 /// only; `None` for a tensor signature or none).
 pub fn signature_columns(mlmodel: &[u8]) -> Result<Option<Vec<InputColumn>>, LoadError> {
@@ -850,13 +862,7 @@ impl ServedModel {
         example: Option<&[u8]>,
     ) -> Result<ServedModel, LoadError> {
         let doc = parse_mlmodel(mlmodel)?;
-        let columns = signature_columns(mlmodel)?.ok_or_else(|| LoadError::Invalid {
-            file: "MLmodel".into(),
-            message: "the model has no column signature (named columns of MLflow types), which \
-                      Slipway validates every request against: log it with \
-                      signature=mlflow.models.infer_signature(X, model.predict(X))"
-                .into(),
-        })?;
+        let columns = raw_model_columns(mlmodel)?;
         let example = example_rows(example, &columns);
         Ok(ServedModel::assemble(
             identity,

@@ -9,12 +9,23 @@
 //! moments), and polling every `--poll-interval` seconds as the backstop,
 //! and the only trigger against a tracking server without the feed (one
 //! that answers 404 there).
+//!
+//! A model Slipway does not run natively but which has a `python_function`
+//! flavor is served through Python worker processes ([`pyfunc`]): its
+//! directory is copied locally, `--workers` processes load it with
+//! `mlflow.pyfunc.load_model`, and the engine hands them batches. A model
+//! replaced by a hot reload has its workers stopped once no request uses it.
+
+mod pyfunc;
 
 use anyhow::Context;
 use clap::Args;
 use slipway_client::SlipwayClient;
 use slipway_serve::engine::Engine;
-use slipway_serve::model::{detect_format, ModelIdentity, ModelRef, ServedModel};
+use slipway_serve::error::LoadError;
+use slipway_serve::model::{
+    detect_format, raw_model_columns, ModelIdentity, ModelRef, ServedModel,
+};
 use slipway_serve::predlog::{OnFull, PredictionLog};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -32,6 +43,7 @@ Examples:
   slipway serve --model models:/churn-classifier/Production --canary models:/churn-classifier@challenger=10
   slipway serve --model models:/churn-classifier/Production --shadow models:/churn-classifier/Staging
   slipway serve --model models:/churn-classifier@champion --no-registry-events --poll-interval 30
+  SLIPWAY_PYTHON=.venv/bin/python slipway serve --model models:/my-pyfunc-model/1 --workers 2 --max-batch-wait-ms 2
 
   curl -s localhost:8080/predict -d '{\"customer_id\": \"C1\", \"features\": {\"tenure_days\": 12, \"plan\": \"basic\"}}'
   curl -s localhost:8080/invocations -H 'Content-Type: application/json' -d '{\"dataframe_records\": [{...}]}'
@@ -45,7 +57,15 @@ it long-polls the registry's event feed, so a promotion is served within moments
 every --poll-interval seconds as a backstop (the only check against a tracking server without the
 feed; --no-registry-events turns the feed off). Predictions are logged as Parquet segments in a
 directory (--prediction-log DIR; schema slipway-predictions/3: one typed column per feature beside
-the prediction; read with pandas.read_parquet(DIR) or duckdb DIR/*.parquet).";
+the prediction; read with pandas.read_parquet(DIR) or duckdb DIR/*.parquet).
+
+Slipway models and ONNX models are scored in process. Any other model with a python_function flavor
+(a custom mlflow.pyfunc.PythonModel, a pickled scikit-learn model, ...) is served through --workers
+Python processes that load it with mlflow.pyfunc.load_model; the interpreter is SLIPWAY_PYTHON, else
+python3 on PATH, and needs mlflow and the model's requirements. Requests arriving together are sent to
+a worker as one batch (at most --max-batch-size rows, waiting at most --max-batch-wait-ms for others);
+a worker that dies is restarted, and the requests it was scoring are answered with an error. The
+start-up log says which path a model takes and why; /health lists the workers' process ids.";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -85,9 +105,29 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = slipway_serve::engine::DEFAULT_MAX_BODY_BYTES, value_name = "N")]
     pub max_body_bytes: usize,
 
-    /// Worker threads (0: one per CPU core)
-    #[arg(short = 'w', long, default_value_t = 0, value_name = "N")]
+    /// Python worker processes for a model served through Python (a python_function model
+    /// Slipway does not run natively), as `mlflow models serve --workers`
+    #[arg(short = 'w', long, default_value_t = DEFAULT_PYTHON_WORKERS, value_name = "N")]
     pub workers: usize,
+
+    /// Most rows in one batch sent to a Python worker (requests arriving together are
+    /// batched; 1 sends every request alone)
+    #[arg(long, default_value_t = slipway_python::batch::DEFAULT_MAX_BATCH_SIZE, value_name = "ROWS")]
+    pub max_batch_size: usize,
+
+    /// Longest a request waits for others to join its batch to a Python worker, in
+    /// milliseconds (0: a free worker takes only what is already queued)
+    #[arg(long, default_value_t = slipway_python::batch::DEFAULT_MAX_WAIT.as_secs_f64() * 1e3, value_name = "MS")]
+    pub max_batch_wait_ms: f64,
+
+    /// Seconds a Python worker may take to answer a batch; then it is killed and restarted,
+    /// and the batch's requests get an error
+    #[arg(long, default_value_t = slipway_python::worker::DEFAULT_PREDICT_TIMEOUT.as_secs_f64(), value_name = "S")]
+    pub predict_timeout: f64,
+
+    /// Threads of the async runtime that serves HTTP (0: one per CPU core)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
 
     /// Prediction log directory: Parquet segments, one per second at most
     /// [default: $SLIPWAY_HOME/predictions/NAME/]
@@ -139,6 +179,35 @@ fn parse_canary(s: &str) -> anyhow::Result<(String, f64)> {
     Ok((uri.to_string(), pct))
 }
 
+/// The Python worker flags, checked.
+fn worker_options(args: &ServeArgs) -> anyhow::Result<pyfunc::WorkerOptions> {
+    if args.workers == 0 {
+        return Err(UsageError::new("--workers must be at least 1").into());
+    }
+    if args.max_batch_size == 0 {
+        return Err(UsageError::new("--max-batch-size must be at least 1 (1: no batching)").into());
+    }
+    if !(args.max_batch_wait_ms >= 0.0 && args.max_batch_wait_ms <= 60_000.0) {
+        return Err(UsageError::new(
+            "--max-batch-wait-ms must be a number of milliseconds from 0 to 60000",
+        )
+        .into());
+    }
+    if !(args.predict_timeout > 0.0 && args.predict_timeout <= 86_400.0) {
+        return Err(
+            UsageError::new("--predict-timeout must be a number of seconds above 0").into(),
+        );
+    }
+    Ok(pyfunc::WorkerOptions {
+        workers: args.workers,
+        batch: slipway_python::batch::BatchConfig {
+            max_batch_size: args.max_batch_size,
+            max_wait: Duration::from_secs_f64(args.max_batch_wait_ms / 1e3),
+        },
+        predict_timeout: Duration::from_secs_f64(args.predict_timeout),
+    })
+}
+
 /// What a URI resolves to now: (name, version, model id, artifact URI, run id).
 async fn resolve(
     client: &SlipwayClient,
@@ -157,8 +226,19 @@ async fn resolve(
     })
 }
 
+/// Python worker processes per model by default.
+pub const DEFAULT_PYTHON_WORKERS: usize = 2;
+
+/// What loading a model needs besides the client: where local copies of
+/// model directories go, and how Python workers run.
+#[derive(Debug, Clone)]
+struct Loader {
+    home: PathBuf,
+    workers: pyfunc::WorkerOptions,
+}
+
 /// Resolves, reads, loads and warms up the model `uri` points at.
-async fn load(client: &SlipwayClient, uri: &str) -> anyhow::Result<ServedModel> {
+async fn load(client: &SlipwayClient, uri: &str, loader: &Loader) -> anyhow::Result<ServedModel> {
     let resolved = resolve(client, uri).await?;
     let base = &resolved.artifact_uri;
     let read = |name: String| async move {
@@ -175,14 +255,39 @@ async fn load(client: &SlipwayClient, uri: &str) -> anyhow::Result<ServedModel> 
         Ok(_) => false,
         Err(_) => read("model.onnx".into()).await?.is_some(),
     };
-    let format = detect_format(&mlmodel, has_onnx)?;
+    let format = match detect_format(&mlmodel, has_onnx) {
+        Ok(format) => format,
+        Err(LoadError::Unsupported { flavors }) if flavors.iter().any(|f| f == PYFUNC) => {
+            let why = format!(
+                "Slipway runs slipway and onnx models itself, and this one has flavors [{}]",
+                flavors.join(", ")
+            );
+            return load_python(client, uri, &resolved, mlmodel, &why, loader).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut files = HashMap::new();
     for name in format.files() {
         if let Some(bytes) = read(name.clone()).await? {
             files.insert(name, bytes);
         }
     }
-    let identity = ModelIdentity {
+    let identity = identity(uri, &resolved);
+    let model = tokio::task::spawn_blocking(move || -> anyhow::Result<ServedModel> {
+        let model = ServedModel::load(identity, &mlmodel, &format, |n| files.remove(n))?;
+        model.warm_up()?;
+        Ok(model)
+    })
+    .await
+    .context("loading the model panicked")??;
+    Ok(model)
+}
+
+/// The flavor every MLflow model a Python process can load has.
+const PYFUNC: &str = "python_function";
+
+fn identity(uri: &str, resolved: &slipway_client::ResolvedModel) -> ModelIdentity {
+    ModelIdentity {
         name: resolved
             .name
             .clone()
@@ -196,15 +301,92 @@ async fn load(client: &SlipwayClient, uri: &str) -> anyhow::Result<ServedModel> 
         uri: uri.to_string(),
         run_id: resolved.run_id.clone(),
         model_id: resolved.model_id.clone(),
-    };
-    let model = tokio::task::spawn_blocking(move || -> anyhow::Result<ServedModel> {
-        let model = ServedModel::load(identity, &mlmodel, &format, |n| files.remove(n))?;
+    }
+}
+
+/// The Python-worker path: a local copy of the model directory, the
+/// workers started on it (each loads the model), then the input example
+/// scored once. `why`: why the model takes this path, for the log.
+async fn load_python(
+    client: &SlipwayClient,
+    uri: &str,
+    resolved: &slipway_client::ResolvedModel,
+    mlmodel: Vec<u8>,
+    why: &str,
+    loader: &Loader,
+) -> anyhow::Result<ServedModel> {
+    // Refused before any download or process when it has no signature.
+    let columns = raw_model_columns(&mlmodel)?;
+    let dir = crate::model_files::local_model_dir(client, &resolved.artifact_uri, &loader.home)
+        .await
+        .with_context(|| format!("cannot copy the model at {} locally", resolved.artifact_uri))?;
+    let (python, source) = pyfunc::local_python();
+    let options = loader.workers;
+    tracing::info!(
+        "{uri}: serving through {} Python worker process(es), because {why}; interpreter {} ({source})",
+        options.workers,
+        python.display()
+    );
+    let workers = pyfunc::PythonWorkers::start(&dir, &columns, &python, options)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot start the Python workers for {uri} with {} ({source}): it needs mlflow and \
+                 the model's requirements (set SLIPWAY_PYTHON to such an interpreter)",
+                python.display()
+            )
+        })?;
+    let info = workers.pool().info().clone();
+    tracing::info!(
+        "{uri}: Python workers ready (pids {:?}): Python {}, mlflow {}, loader {}; batches of at \
+         most {} rows, waiting at most {:?}",
+        workers.pool().stats().pids,
+        info.python,
+        info.mlflow.as_deref().unwrap_or("?"),
+        info.loader_module.as_deref().unwrap_or("?"),
+        options.batch.max_batch_size,
+        options.batch.max_wait,
+    );
+    let example = tokio::fs::read(dir.join("input_example.json")).await.ok();
+    let identity = identity(uri, resolved);
+    tokio::task::spawn_blocking(move || -> anyhow::Result<ServedModel> {
+        let model = ServedModel::from_raw_scorer(
+            identity,
+            &mlmodel,
+            Box::new(workers),
+            example.as_deref(),
+        )?;
         model.warm_up()?;
         Ok(model)
     })
     .await
-    .context("loading the model panicked")??;
-    Ok(model)
+    .context("loading the model panicked")?
+}
+
+/// How long a replaced model may still be used by requests before its
+/// Python workers are stopped anyway.
+const RETIRE_WAIT: Duration = Duration::from_secs(120);
+
+/// Stops a replaced model's worker processes once no request uses it (the
+/// requests in flight finish first); other models need nothing.
+async fn retire(old: ModelRef) {
+    if !old.takes_raw() {
+        return;
+    }
+    let deadline = Instant::now() + RETIRE_WAIT;
+    // The engine's slot no longer holds it: requests still scoring and the
+    // prediction log's queue do, for moments.
+    while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if let Some(raw) = old.scorer.raw() {
+        raw.close();
+    }
+    tracing::info!(
+        "stopped the Python workers of {} version {}",
+        old.name,
+        old.version
+    );
 }
 
 fn describe(m: &ServedModel) -> String {
@@ -399,6 +581,7 @@ async fn follow_feed(
 /// slots concerned and loads, warms and swaps in what changed.
 async fn follow(
     client: SlipwayClient,
+    loader: Loader,
     engine: Arc<Engine>,
     poll: Option<Duration>,
     mut feed: Option<mpsc::UnboundedReceiver<Trigger>>,
@@ -440,12 +623,12 @@ async fn follow(
                 trigger = trigger.merge(more);
             }
         }
-        reload(&client, &engine, &trigger).await;
+        reload(&client, &loader, &engine, &trigger).await;
     }
 }
 
 /// Re-resolves the slots `trigger` concerns; loads, warms and swaps in what changed.
-async fn reload(client: &SlipwayClient, engine: &Engine, trigger: &Trigger) {
+async fn reload(client: &SlipwayClient, loader: &Loader, engine: &Engine, trigger: &Trigger) {
     for (role, slot) in engine.slots() {
         let current = slot.get();
         if !trigger.concerns(&current.name) {
@@ -472,11 +655,13 @@ async fn reload(client: &SlipwayClient, engine: &Engine, trigger: &Trigger) {
         if same && resolved.model_id == current.model_id {
             continue;
         }
-        match load(client, &slot.uri).await {
+        match load(client, &slot.uri, loader).await {
             Ok(model) => {
                 let shown = describe(&model);
                 let model: ModelRef = Arc::new(model);
-                engine.swap(role, model);
+                if let Some(old) = engine.swap(role, model) {
+                    tokio::spawn(retire(old));
+                }
                 tracing::info!(
                     "{}: now serving {shown} (was version {})",
                     role.as_str(),
@@ -535,6 +720,10 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
     if !(args.poll_interval >= 0.0 && args.poll_interval.is_finite()) {
         return Err(UsageError::new("--poll-interval must be a number of seconds >= 0").into());
     }
+    let loader = Loader {
+        home: home.to_path_buf(),
+        workers: worker_options(&args)?,
+    };
     let (client, embedded, shown) = crate::train::connect(tracking, home).await?;
     let result = async {
         let start = if args.no_registry_events {
@@ -553,7 +742,7 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
             }
             start
         };
-        let champion = load(&client, &args.model)
+        let champion = load(&client, &args.model, &loader)
             .await
             .with_context(|| format!("cannot serve {}", args.model))?;
         tracing::info!("loaded {} from {shown}", describe(&champion));
@@ -567,14 +756,14 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
         let mut builder = Engine::builder(&args.model, Arc::new(champion))
             .max_body_bytes(args.max_body_bytes);
         if let Some((uri, pct)) = &canary {
-            let m = load(&client, uri)
+            let m = load(&client, uri, &loader)
                 .await
                 .with_context(|| format!("cannot serve the canary {uri}"))?;
             tracing::info!("canary ({pct}% of requests): {}", describe(&m));
             builder = builder.canary(uri, Arc::new(m), *pct);
         }
         if let Some(uri) = &args.shadow {
-            let m = load(&client, uri)
+            let m = load(&client, uri, &loader)
                 .await
                 .with_context(|| format!("cannot serve the shadow {uri}"))?;
             tracing::info!("shadow: {}", describe(&m));
@@ -603,7 +792,13 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
                 (Some(feed), Some(rx))
             }
         };
-        let reloader = tokio::spawn(follow(client.clone(), engine.clone(), poll, triggers));
+        let reloader = tokio::spawn(follow(
+            client.clone(),
+            loader.clone(),
+            engine.clone(),
+            poll,
+            triggers,
+        ));
         eprintln!(
             "Serving {} on http://{addr} (POST /predict, /predict/batch, /invocations, /v2/models/{}/infer; GET /health, /metrics){}",
             args.model,
@@ -634,8 +829,8 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
 pub fn run(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> ExitCode {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all().thread_name("slipway-serve");
-    if args.workers > 0 {
-        builder.worker_threads(args.workers);
+    if args.threads > 0 {
+        builder.worker_threads(args.threads);
     }
     let result = builder
         .build()
