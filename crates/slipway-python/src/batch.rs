@@ -1,20 +1,22 @@
 //! The adaptive batcher in front of the Python workers.
 //!
 //! Requests queue their rows ([`Batcher::submit`]); a worker that is free
-//! takes what is queued as one batch ([`Batcher::next_batch`]): at most
-//! `max_batch_size` rows, and it waits at most `max_wait` after the oldest
-//! queued request for more to arrive. So batches grow with the load: while
-//! every worker is busy the queue fills, and the next free worker takes it
-//! whole; a lone request waits at most `max_wait`. A request is never split:
-//! one with more rows than `max_batch_size` is a batch of its own.
+//! takes what is queued as one batch ([`Batcher::next_batch`]), at most
+//! `max_batch_size` rows. So batches grow with the load: while every worker
+//! is busy the queue fills, and the next free worker takes it whole. While
+//! another batch is being scored (there is load), a free worker also waits
+//! for more requests, until the oldest queued one has waited `max_wait`;
+//! when no batch is (an idle pool), it takes what is queued at once, so a
+//! lone request never waits. A request is never split: one with more rows
+//! than `max_batch_size` is a batch of its own.
 //!
 //! Every request gets exactly one answer, its own: the batch's consumer
 //! answers each request in the order they were taken ([`Batch::answer`]), or
 //! fails them all ([`Batch::fail`]); a batch dropped unanswered fails its
 //! requests, and a closed batcher refuses new ones, so nothing waits forever.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc::error::TryRecvError;
@@ -27,7 +29,8 @@ pub struct BatchConfig {
     /// Most rows in one batch (1: every request alone).
     pub max_batch_size: usize,
     /// Longest a request waits for others to join its batch, counted from
-    /// when it was queued (0: take only what is already queued).
+    /// when it was queued, while another batch is being scored (0: take
+    /// only what is already queued).
     pub max_wait: Duration,
 }
 
@@ -70,6 +73,8 @@ struct Job<T, R> {
 pub struct Batch<T, R> {
     jobs: Vec<Job<T, R>>,
     rows: usize,
+    /// The batcher's count of batches being scored; this one until dropped.
+    busy: Arc<AtomicUsize>,
 }
 
 impl<T, R> Batch<T, R> {
@@ -114,6 +119,7 @@ impl<T, R> Batch<T, R> {
 
 impl<T, R> Drop for Batch<T, R> {
     fn drop(&mut self) {
+        self.busy.fetch_sub(1, Ordering::SeqCst);
         for job in self.jobs.drain(..) {
             let _ = job.reply.send(Err(Failure(
                 "the request's batch was dropped without an answer".into(),
@@ -169,6 +175,8 @@ pub struct Batcher<T, R> {
     queue: tokio::sync::Mutex<Queue<T, R>>,
     config: BatchConfig,
     counters: Counters,
+    /// Batches handed out and not yet answered (workers busy).
+    busy: Arc<AtomicUsize>,
 }
 
 impl<T, R> Batcher<T, R> {
@@ -187,6 +195,7 @@ impl<T, R> Batcher<T, R> {
                 requests: AtomicU64::new(0),
                 rows: AtomicU64::new(0),
             },
+            busy: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -223,9 +232,9 @@ impl<T, R> Batcher<T, R> {
     }
 
     /// The next batch: waits for a request, then gathers what is queued up
-    /// to the size limit, waiting until the oldest request has waited
-    /// `max_wait`. None once closed and drained. Requests whose caller has
-    /// gone are skipped.
+    /// to the size limit; while another batch is being scored, also what
+    /// arrives until the oldest request has waited `max_wait`. None once
+    /// closed and drained. Requests whose caller has gone are skipped.
     pub async fn next_batch(&self) -> Option<Batch<T, R>> {
         let mut q = self.queue.lock().await;
         let first = loop {
@@ -238,7 +247,12 @@ impl<T, R> Batcher<T, R> {
             }
         };
         let max = self.config.max_batch_size;
-        let deadline = first.queued + self.config.max_wait;
+        // An idle pool has no load to wait for: a lone request goes at once.
+        let deadline = if self.busy.load(Ordering::SeqCst) > 0 {
+            first.queued + self.config.max_wait
+        } else {
+            first.queued
+        };
         let mut rows = first.items.len();
         let mut jobs = vec![first];
         while rows < max {
@@ -265,9 +279,14 @@ impl<T, R> Batcher<T, R> {
             rows += job.items.len();
             jobs.push(job);
         }
+        self.busy.fetch_add(1, Ordering::SeqCst);
         drop(q);
         self.counters.record(rows, jobs.len());
-        Some(Batch { jobs, rows })
+        Some(Batch {
+            jobs,
+            rows,
+            busy: self.busy.clone(),
+        })
     }
 
     pub fn stats(&self) -> BatchStats {
@@ -400,6 +419,9 @@ mod tests {
             max_batch_size: 100,
             max_wait: wait,
         }));
+        // Another worker is busy with a batch: there is load to wait for.
+        let _t0 = b.submit(vec![0]).unwrap();
+        let busy = b.next_batch().await.unwrap();
         let start = Instant::now();
         let _t1 = b.submit(vec![1]).unwrap();
         let late = {
@@ -423,13 +445,22 @@ mod tests {
         let next = b.next_batch().await.unwrap();
         assert_eq!(next.segments().collect::<Vec<_>>(), vec![&[3][..]]);
         assert_eq!(start.elapsed(), Duration::from_millis(16) + wait);
-        drop((batch, next, late));
+        drop((batch, next, late, busy));
 
-        // With no wait, a batch is what is queued at that moment.
+        // Nothing being scored (an idle pool): a lone request goes at once.
+        let _t = b.submit(vec![4]).unwrap();
+        let t0 = Instant::now();
+        let batch = b.next_batch().await.unwrap();
+        assert_eq!((batch.requests(), t0.elapsed()), (1, Duration::ZERO));
+        drop(batch);
+
+        // With no wait, a batch is what is queued at that moment, load or not.
         let b = Echo::new(BatchConfig {
             max_batch_size: 100,
             max_wait: Duration::ZERO,
         });
+        let _t0 = b.submit(vec![0]).unwrap();
+        let _busy = b.next_batch().await.unwrap();
         let _t = b.submit(vec![1]).unwrap();
         let t0 = Instant::now();
         let batch = b.next_batch().await.unwrap();

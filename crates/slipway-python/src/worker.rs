@@ -922,20 +922,28 @@ def predict(rows):
     async fn a_model_error_fails_only_its_own_request() {
         let dir = tempfile::tempdir().unwrap();
         let pool = Arc::new(WorkerPool::start(config(&dir, 1, 50)).await.unwrap());
-        let (a, b, c) = tokio::join!(
-            pool.predict(vec![row("a", 1.0)]),
-            pool.predict(vec![row("raise", 2.0), row("b", 2.0)]),
-            pool.predict(vec![row("c", 3.0)]),
-        );
+        // While the worker is busy, the three queue and go as one batch.
+        let busy = pool.predict(vec![row("sleep", 0.3)]);
+        let three = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::join!(
+                pool.predict(vec![row("a", 1.0)]),
+                pool.predict(vec![row("raise", 2.0), row("b", 2.0)]),
+                pool.predict(vec![row("c", 3.0)]),
+            )
+        };
+        let (first, (a, b, c)) = tokio::join!(busy, three);
+        assert!(first.is_ok());
         assert_eq!(a.unwrap()[0]["word"], "a");
         assert_eq!(c.unwrap()[0]["word"], "c");
         assert_eq!(
             b.unwrap_err(),
             PredictError::Model("ValueError: the model refuses 'raise'".into())
         );
+        let stats = pool.stats().batches;
         assert_eq!(
-            pool.stats().batches.batches,
-            1,
+            (stats.batches, stats.requests),
+            (2, 4),
             "the three went as one batch"
         );
         // NaN is not JSON: null; an answer that is not JSON is that request's error.
@@ -949,14 +957,20 @@ def predict(rows):
             "{e:?}"
         );
         // A model that does not answer one item per row: each request alone.
-        let (x, y) = tokio::join!(
-            pool.predict(vec![row("aggregate", 0.0), row("x", 0.0)]),
-            pool.predict(vec![row("aggregate", 0.0)]),
-        );
+        let busy = pool.predict(vec![row("sleep", 0.3)]);
+        let two = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::join!(
+                pool.predict(vec![row("aggregate", 0.0), row("x", 0.0)]),
+                pool.predict(vec![row("aggregate", 0.0)]),
+            )
+        };
+        let (_, (x, y)) = tokio::join!(busy, two);
         assert_eq!(
             (x.unwrap(), y.unwrap()),
             (json!({"rows": 2}), json!({"rows": 1}))
         );
+        assert_eq!(pool.stats().batches.batches, 6);
         pool.shutdown().await;
     }
 
@@ -965,11 +979,18 @@ def predict(rows):
         let dir = tempfile::tempdir().unwrap();
         let pool = Arc::new(WorkerPool::start(config(&dir, 1, 50)).await.unwrap());
         let first_pid = pool.stats().pids[0];
-        // Both requests are in the batch the worker dies on.
-        let (a, b) = tokio::join!(
-            pool.predict(vec![row("a", 1.0)]),
-            pool.predict(vec![row("kill", 0.0)]),
-        );
+        // Both requests are in the batch the worker dies on (queued while
+        // it was busy).
+        let busy = pool.predict(vec![row("sleep", 0.3)]);
+        let both = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::join!(
+                pool.predict(vec![row("a", 1.0)]),
+                pool.predict(vec![row("kill", 0.0)]),
+            )
+        };
+        let (first, (a, b)) = tokio::join!(busy, both);
+        assert!(first.is_ok());
         for r in [a, b] {
             let e = r.unwrap_err();
             let PredictError::Unavailable(m) = &e else {

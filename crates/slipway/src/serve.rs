@@ -867,6 +867,116 @@ mod tests {
     }
 
     #[test]
+    fn python_worker_flags_parse_and_are_checked() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["serve", "--model", "models:/m/1"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).unwrap().serve
+        };
+        let a = parse(&[
+            "-w",
+            "3",
+            "--threads",
+            "4",
+            "--max-batch-size",
+            "8",
+            "--max-batch-wait-ms",
+            "0.5",
+            "--predict-timeout",
+            "2",
+        ]);
+        assert_eq!((a.workers, a.threads, a.max_batch_size), (3, 4, 8));
+        let o = worker_options(&a).unwrap();
+        assert_eq!(o.workers, 3);
+        assert_eq!(o.batch.max_batch_size, 8);
+        assert_eq!(o.batch.max_wait, Duration::from_micros(500));
+        assert_eq!(o.predict_timeout, Duration::from_secs(2));
+        // The defaults are the library's measured ones.
+        let o = worker_options(&parse(&[])).unwrap();
+        assert_eq!(o.workers, DEFAULT_PYTHON_WORKERS);
+        assert_eq!(o.batch, slipway_python::batch::BatchConfig::default());
+        assert_eq!(
+            o.predict_timeout,
+            slipway_python::worker::DEFAULT_PREDICT_TIMEOUT
+        );
+        for (bad, flag) in [
+            ("--workers=0", "--workers"),
+            ("--max-batch-size=0", "--max-batch-size"),
+            ("--max-batch-wait-ms=-1", "--max-batch-wait-ms"),
+            ("--max-batch-wait-ms=NaN", "--max-batch-wait-ms"),
+            ("--predict-timeout=0", "--predict-timeout"),
+        ] {
+            let e = worker_options(&parse(&[bad])).unwrap_err();
+            assert!(e.downcast_ref::<UsageError>().is_some(), "{bad:?}");
+            assert!(e.to_string().contains(flag), "{e}");
+        }
+    }
+
+    /// A model scored by workers that only records being closed.
+    struct Recorded(Arc<std::sync::atomic::AtomicBool>);
+
+    impl slipway_serve::model::Scorer for Recorded {
+        fn score(
+            &self,
+            _rows: &[f64],
+            _n: usize,
+        ) -> Result<Vec<slipway_serve::model::ScoreRow>, slipway_serve::error::ScoreError> {
+            Err(slipway_serve::error::ScoreError::Failed("raw only".into()))
+        }
+        fn raw(&self) -> Option<&dyn slipway_serve::model::RawScorer> {
+            Some(self)
+        }
+    }
+
+    impl slipway_serve::model::RawScorer for Recorded {
+        fn score_raw(
+            &self,
+            _rows: Vec<Vec<serde_json::Value>>,
+        ) -> Result<serde_json::Value, slipway_serve::error::ScoreError> {
+            Ok(serde_json::json!([]))
+        }
+        fn close(&self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replaced_models_workers_stop_once_no_request_uses_it() {
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mlmodel = br#"
+flavors: {python_function: {loader_module: mlflow.pyfunc.model}}
+signature:
+  inputs: '[{"type": "long", "name": "x"}]'
+"#;
+        let old: ModelRef = Arc::new(
+            ServedModel::from_raw_scorer(
+                ModelIdentity::default(),
+                mlmodel,
+                Box::new(Recorded(closed.clone())),
+                None,
+            )
+            .unwrap(),
+        );
+        // A request still scoring with it.
+        let in_flight = old.clone();
+        let retiring = tokio::spawn(retire(old));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!closed.load(Ordering::SeqCst), "stopped under a request");
+        drop(in_flight);
+        tokio::time::timeout(Duration::from_secs(5), retiring)
+            .await
+            .expect("retire waits no longer than its requests")
+            .unwrap();
+        assert!(closed.load(Ordering::SeqCst));
+    }
+
+    #[test]
     fn triggers_name_the_models_events_may_have_moved() {
         let t = Trigger::of(&[
             event(1, "stage_transitioned", "churn", Some("Staging")),
