@@ -640,6 +640,11 @@ pub fn check_parity(conversion: &Conversion, mlmodel: &[u8]) -> Result<ParityRep
                 "the ONNX graph is a regressor but the model is a classifier".into(),
             ))
         }
+        (Output::Json { .. }, _) => {
+            return Err(ConvertError::Unservable(
+                "the ONNX graph was loaded as a Python model, not a classifier or regressor".into(),
+            ))
+        }
     }
     let n = parity.rows.len();
     let mut report = ParityReport {

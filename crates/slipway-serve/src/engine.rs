@@ -13,7 +13,9 @@ use slipway_train::dataset::ColumnType;
 use crate::error::{Problem, ServeError};
 use crate::features::{FeatureSource, NoFeatureSource};
 use crate::metrics::{Metrics, Route};
-use crate::model::{ModelRef, Output, PyfuncPredict, ScoreRow, ServedModel};
+use crate::model::{
+    answer_rows, raw_value, ModelRef, Output, PyfuncPredict, ScoreRow, ServedModel, WorkerStats,
+};
 use crate::predlog::{LogBatch, LogSender, LoggedFeatures, PredictionLog, ShadowScores};
 use crate::protocol::{
     self, BatchPrediction, BatchResponse, Health, LogHealth, ModelHealth, PredictMethod,
@@ -184,8 +186,36 @@ struct Scored {
     role: Role,
     rows: Vec<ScoreRow>,
     ids: Vec<Option<String>>,
-    /// The encoded rows that were scored.
+    /// The encoded rows that were scored (empty for a raw model).
     x: Vec<f64>,
+    /// A raw model's whole answer (what `/invocations` returns).
+    answer: Option<Value>,
+    /// False when a raw model did not answer row by row: `rows` are then
+    /// nulls, and only `/invocations` can answer.
+    per_row: bool,
+}
+
+impl Scored {
+    /// The rows, for the routes that answer row by row.
+    fn per_row(&self) -> Result<(), ServeError> {
+        if self.per_row {
+            return Ok(());
+        }
+        let mut shown = self
+            .answer
+            .as_ref()
+            .map(Value::to_string)
+            .unwrap_or_default();
+        if shown.len() > 200 {
+            shown.truncate(shown.floor_char_boundary(200));
+            shown.push_str("...");
+        }
+        Err(ServeError::Model(format!(
+            "the model answered {shown} for {} rows, not one answer per row: /invocations \
+             returns such an answer as it is",
+            self.rows.len()
+        )))
+    }
 }
 
 impl Engine {
@@ -281,8 +311,13 @@ impl Engine {
         started: Instant,
     ) -> Result<Scored, ServeError> {
         let (model, role) = self.pick(key);
-        let x = Self::encode(&model, &rows)?;
-        let scored = self.score_x(role, &model, &x, rows.len())?;
+        let (scored, x, answer, per_row) = if model.takes_raw() {
+            let (scored, answer, per_row) = self.score_raw(role, &model, &rows)?;
+            (scored, Vec::new(), Some(answer), per_row)
+        } else {
+            let x = Self::encode(&model, &rows)?;
+            (self.score_x(role, &model, &x, rows.len())?, x, None, true)
+        };
         let ids: Vec<Option<String>> = rows.iter().map(|r| r.id.clone()).collect();
         if self.logging() {
             let features = LoggedFeatures::Rows(rows.into_iter().map(|r| r.features).collect());
@@ -302,7 +337,73 @@ impl Engine {
             rows: scored,
             ids,
             x,
+            answer,
+            per_row,
         })
+    }
+
+    /// Validated rows as a raw model takes them: each row's values in
+    /// column order, as sent (see `model::raw_value`).
+    fn raw_values(model: &ServedModel, rows: &[RowIn]) -> Result<Vec<Vec<Value>>, ServeError> {
+        // The one validation (every problem named); the encoding tells
+        // missing values apart.
+        let x = Self::encode(model, rows)?;
+        let width = model.columns.len();
+        Ok(rows
+            .iter()
+            .enumerate()
+            .map(|(r, row)| {
+                model
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(c, col)| raw_value(col, row.features.get(&col.name), x[r * width + c]))
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Scores rows with a raw model (a blocking call): the per-row answers
+    /// (nulls when it did not answer row by row, then false), and the whole
+    /// answer. Counts the predictions.
+    fn score_raw(
+        &self,
+        role: Role,
+        model: &ServedModel,
+        rows: &[RowIn],
+    ) -> Result<(Vec<ScoreRow>, Value, bool), ServeError> {
+        let values = Self::raw_values(model, rows)?;
+        let n = rows.len();
+        let Some(raw) = model.scorer.raw() else {
+            return Err(ServeError::Model("the model takes no raw rows".into()));
+        };
+        let answer = if n == 0 {
+            Value::Array(Vec::new())
+        } else {
+            raw.score_raw(values)?
+        };
+        let (scored, per_row) = match answer_rows(&answer, n) {
+            Some(scored) => (scored, true),
+            None => (
+                vec![
+                    ScoreRow {
+                        prediction: Value::Null,
+                        probability: None,
+                    };
+                    n
+                ],
+                false,
+            ),
+        };
+        self.count(role, model, &scored);
+        Ok((scored, answer, per_row))
+    }
+
+    /// Whether a served model scores with blocking calls (Python workers):
+    /// then every request runs on the blocking pool, so that requests
+    /// waiting for the workers hold no runtime thread and can batch.
+    pub fn blocking(&self) -> bool {
+        self.slots().iter().any(|(_, s)| s.get().takes_raw())
     }
 
     /// Scores an encoded matrix of `n` rows with one call and counts the
@@ -385,9 +486,10 @@ impl Engine {
             }
             return;
         };
-        // A few rows are scored on a runtime worker; a big batch on the
-        // blocking pool, so it holds no worker that requests wait for.
-        let large = batch.len() > SHADOW_INLINE_ROWS;
+        // A few rows are scored on a runtime worker; a big batch, or any
+        // for a model in Python workers (a blocking call), on the blocking
+        // pool, so it holds no worker that requests wait for.
+        let large = batch.len() > SHADOW_INLINE_ROWS || shadow.takes_raw();
         let job = move || {
             let mut batch = batch;
             score_shadow(&shadow, &mut batch);
@@ -410,13 +512,14 @@ impl Engine {
         if rows.len() == 1 {
             let class = match model.output {
                 Output::Classifier { .. } => class_text(&rows[0].prediction),
-                Output::Regressor => "value".into(),
+                // A JSON model's answers are not known labels: one series.
+                Output::Regressor | Output::Json { .. } => "value".into(),
             };
             self.metrics
                 .predictions(role.as_str(), &model.version, &class, 1);
             return;
         }
-        if matches!(model.output, Output::Regressor) {
+        if matches!(model.output, Output::Regressor | Output::Json { .. }) {
             self.metrics
                 .predictions(role.as_str(), &model.version, "value", rows.len() as u64);
             return;
@@ -445,12 +548,15 @@ impl Engine {
         // The fast path decodes straight into the champion's input row; a
         // feature store may fill absent features, so it is only taken
         // without one.
-        if !self.features.configured() {
-            let champion = self.champion.get();
+        // A model scored from raw values takes the general path.
+        let champion = self.champion.get();
+        if !self.features.configured() && !champion.takes_raw() {
             if let Some(fast) = protocol::fast_predict_one(&champion.columns, body) {
                 let id = fast.ids[0].clone();
                 let (model, role) = self.pick(id.as_deref());
-                if Arc::ptr_eq(&model, &champion) || model.columns == champion.columns {
+                if !model.takes_raw()
+                    && (Arc::ptr_eq(&model, &champion) || model.columns == champion.columns)
+                {
                     let scored = self.score_x(role, &model, &fast.x, 1)?;
                     let (prediction, probability) =
                         (scored[0].prediction.clone(), scored[0].probability);
@@ -479,6 +585,7 @@ impl Engine {
             prefix: "features".into(),
         }];
         let s = self.score(Route::Predict, id.as_deref(), rows, started)?;
+        s.per_row()?;
         let row = s.rows.into_iter().next().expect("one row");
         Ok(PredictResponse {
             customer_id: id,
@@ -544,7 +651,10 @@ impl Engine {
     pub fn predict_batch(&self, body: &[u8]) -> Result<BatchResponse, ServeError> {
         let started = Instant::now();
         let (model, role) = self.pick(None);
-        if let Some(fast) = protocol::fast_predict_batch(&model.columns, body) {
+        let fast = (!model.takes_raw())
+            .then(|| protocol::fast_predict_batch(&model.columns, body))
+            .flatten();
+        if let Some(fast) = fast {
             let scored = self.score_x(role, &model, &fast.x, fast.n)?;
             let predictions = scored
                 .iter()
@@ -565,6 +675,7 @@ impl Engine {
         }
         let rows = protocol::parse_predict_batch(body)?;
         let s = self.score(Route::PredictBatch, None, rows, started)?;
+        s.per_row()?;
         Ok(BatchResponse {
             predictions: s
                 .rows
@@ -603,7 +714,10 @@ impl Engine {
         let json_body = matches!(mime.as_str(), "application/json" | "");
         if json_body {
             let (model, role) = self.pick(None);
-            if let Some(fast) = protocol::fast_invocations_split(&model.columns, body) {
+            let fast = (!model.takes_raw())
+                .then(|| protocol::fast_invocations_split(&model.columns, body))
+                .flatten();
+            if let Some(fast) = fast {
                 let scored = self.score_x(role, &model, &fast.x, fast.n)?;
                 let predictions = invocation_predictions(&model, fast.method, &scored, &fast.x)?;
                 self.log_fast(Route::Invocations, role, &model, fast, scored, ms(started));
@@ -613,10 +727,21 @@ impl Engine {
         let columns = self.champion.get().columns.clone();
         let inv = match mime.as_str() {
             "application/json" | "" => protocol::parse_invocations_json(&columns, body)?,
-            "text/csv" => protocol::parse_invocations_csv(body)?,
+            "text/csv" => protocol::parse_invocations_csv(&columns, body)?,
             _ => return Err(ServeError::UnsupportedMediaType(ct.to_string())),
         };
         let s = self.score(Route::Invocations, None, inv.rows, started)?;
+        if let Some(answer) = s.answer {
+            // A Python model's answer, as `mlflow models serve` gives it.
+            if inv.method == PredictMethod::PredictProba {
+                return Err(ServeError::BadRequest(
+                    "params.predict_method \"predict_proba\" is for models Slipway runs itself; \
+                     this model answers what its predict returns"
+                        .into(),
+                ));
+            }
+            return Ok((json!({ "predictions": answer }), s.model.version.clone()));
+        }
         let predictions = invocation_predictions(&s.model, inv.method, &s.rows, &s.x)?;
         let _ = s.role;
         Ok((
@@ -663,12 +788,18 @@ impl Engine {
             "datatype": predict_datatype(&m),
             "shape": [-1, 1],
         })];
-        if let Output::Classifier { classes, .. } = &m.output {
-            outputs.push(json!({
+        match &m.output {
+            Output::Classifier { classes, .. } => outputs.push(json!({
                 "name": "predict_proba",
                 "datatype": "FP64",
                 "shape": [-1, classes.len()],
-            }));
+            })),
+            Output::Json { .. } => outputs.push(json!({
+                "name": "probability",
+                "datatype": "FP64",
+                "shape": [-1, 1],
+            })),
+            Output::Regressor => {}
         }
         Ok(json!({
             "name": m.name,
@@ -705,22 +836,23 @@ impl Engine {
         let served = self.v2_model(name, version)?;
         let parsed = protocol::parse_v2(&served.columns, body)?;
         let is_classifier = served.is_classifier();
+        let is_json = matches!(served.output, Output::Json { .. });
+        let known: &[&str] = if is_classifier {
+            &["predict", "predict_proba"]
+        } else if is_json {
+            &["predict", "probability"]
+        } else {
+            &["predict"]
+        };
         if let Some(outs) = &parsed.outputs {
             let bad: Vec<Problem> = outs
                 .iter()
                 .enumerate()
-                .filter(|(_, o)| !(*o == "predict" || (*o == "predict_proba" && is_classifier)))
+                .filter(|(_, o)| !known.contains(&o.as_str()))
                 .map(|(i, o)| {
                     Problem::new(
                         format!("outputs[{i}]"),
-                        format!(
-                            "unknown output {o:?}: this model has {}",
-                            if is_classifier {
-                                "predict, predict_proba"
-                            } else {
-                                "predict"
-                            }
-                        ),
+                        format!("unknown output {o:?}: this model has {}", known.join(", ")),
                     )
                 })
                 .collect();
@@ -733,6 +865,7 @@ impl Engine {
             rows[0].id = Some(id.clone());
         }
         let s = self.score(Route::V2Infer, parsed.id.as_deref(), rows, started)?;
+        s.per_row()?;
         let n = s.rows.len();
         let want = |o: &str| {
             parsed
@@ -741,13 +874,30 @@ impl Engine {
                 .is_none_or(|outs| outs.iter().any(|x| x == o))
         };
         let mut outputs = Vec::new();
-        if want("predict") {
+        if want("predict") && s.answer.is_some() {
+            let (datatype, data) = v2_json_tensor(s.rows.iter().map(|r| &r.prediction));
+            outputs.push(json!({
+                "name": "predict",
+                "shape": [n, 1],
+                "datatype": datatype,
+                "data": data,
+            }));
+        } else if want("predict") {
             let datatype = predict_datatype(&s.model);
             let data: Vec<Value> = s.rows.iter().map(|r| r.prediction.clone()).collect();
             outputs.push(json!({
                 "name": "predict",
                 "shape": [n, 1],
                 "datatype": datatype,
+                "data": data,
+            }));
+        }
+        if is_json && want("probability") {
+            let data: Vec<Value> = s.rows.iter().map(|r| json!(r.probability)).collect();
+            outputs.push(json!({
+                "name": "probability",
+                "shape": [n, 1],
+                "datatype": "FP64",
                 "data": data,
             }));
         }
@@ -806,6 +956,13 @@ impl Engine {
                     version: model.version.clone(),
                     flavor: model.flavor.into(),
                     ready: model.scorer.ready(),
+                    python_workers: model.scorer.raw().and_then(|r| r.workers()).map(|w| {
+                        protocol::PythonWorkers {
+                            workers: w.workers,
+                            pids: w.pids,
+                            restarts: w.restarts,
+                        }
+                    }),
                 }
             })
             .collect();
@@ -842,14 +999,94 @@ impl Engine {
             .log
             .as_ref()
             .map_or((0, 0), |l| (l.dropped(), l.written()));
-        self.metrics.render(&info, dropped, written)
+        let mut text = self.metrics.render(&info, dropped, written);
+        let workers: Vec<(&str, &str, WorkerStats)> = models
+            .iter()
+            .filter_map(|(r, m)| {
+                let w = m.scorer.raw()?.workers()?;
+                Some((r.as_str(), m.version.as_str(), w))
+            })
+            .collect();
+        render_worker_metrics(&mut text, &workers);
+        text
     }
 
-    /// Stops the prediction log after draining it.
+    /// Stops the prediction log after draining it, and the models' worker
+    /// processes.
     pub fn shutdown(&self) {
         if let Some(log) = &self.log {
             log.close();
         }
+        for (_, slot) in self.slots() {
+            if let Some(raw) = slot.get().scorer.raw() {
+                raw.close();
+            }
+        }
+    }
+}
+
+/// The Python workers' metrics (models scored by them only), one family at
+/// a time across the models: `(role, version, stats)`.
+fn render_worker_metrics(s: &mut String, models: &[(&str, &str, WorkerStats)]) {
+    use std::fmt::Write;
+    if models.is_empty() {
+        return;
+    }
+    let labels = |role: &str, version: &str| {
+        format!(
+            "role=\"{}\",version=\"{}\"",
+            role.replace('\\', "\\\\").replace('"', "\\\""),
+            version.replace('\\', "\\\\").replace('"', "\\\"")
+        )
+    };
+    s.push_str("# HELP slipway_python_batch_rows Rows per batch sent to the Python workers.\n");
+    s.push_str("# TYPE slipway_python_batch_rows histogram\n");
+    for (role, version, w) in models {
+        let l = labels(role, version);
+        for (le, n) in &w.batch_rows_le {
+            let _ = writeln!(s, "slipway_python_batch_rows_bucket{{{l},le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(
+            s,
+            "slipway_python_batch_rows_bucket{{{l},le=\"+Inf\"}} {}",
+            w.batches
+        );
+        let _ = writeln!(s, "slipway_python_batch_rows_sum{{{l}}} {}", w.batch_rows);
+        let _ = writeln!(s, "slipway_python_batch_rows_count{{{l}}} {}", w.batches);
+    }
+    s.push_str(
+        "# HELP slipway_python_batch_requests_total Requests in the batches sent to the Python workers.\n",
+    );
+    s.push_str("# TYPE slipway_python_batch_requests_total counter\n");
+    for (role, version, w) in models {
+        let _ = writeln!(
+            s,
+            "slipway_python_batch_requests_total{{{}}} {}",
+            labels(role, version),
+            w.batch_requests
+        );
+    }
+    s.push_str("# HELP slipway_python_workers Python worker processes running.\n");
+    s.push_str("# TYPE slipway_python_workers gauge\n");
+    for (role, version, w) in models {
+        let _ = writeln!(
+            s,
+            "slipway_python_workers{{{}}} {}",
+            labels(role, version),
+            w.pids.len()
+        );
+    }
+    s.push_str(
+        "# HELP slipway_python_worker_restarts_total Python workers started again after one died or was killed.\n",
+    );
+    s.push_str("# TYPE slipway_python_worker_restarts_total counter\n");
+    for (role, version, w) in models {
+        let _ = writeln!(
+            s,
+            "slipway_python_worker_restarts_total{{{}}} {}",
+            labels(role, version),
+            w.restarts
+        );
     }
 }
 
@@ -895,6 +1132,7 @@ fn score_chunked(model: &ServedModel, x: &[f64], n: usize) -> Result<Vec<ScoreRo
 fn score_shadow(shadow: &ServedModel, batch: &mut LogBatch) {
     let n = batch.len();
     let result = match &batch.features {
+        _ if shadow.takes_raw() => shadow_raw(shadow, batch),
         LoggedFeatures::Encoded(x) if shadow.columns == batch.model.columns => {
             shadow.scorer.score(x, n).map_err(|e| e.to_string())
         }
@@ -930,6 +1168,24 @@ fn score_shadow(shadow: &ServedModel, batch: &mut LogBatch) {
     }
 }
 
+/// A raw shadow model's per-row answers for a logged batch.
+fn shadow_raw(shadow: &ServedModel, batch: &LogBatch) -> Result<Vec<ScoreRow>, String> {
+    let n = batch.len();
+    let rows: Vec<RowIn> = batch
+        .feature_rows()
+        .into_iter()
+        .map(|features| RowIn {
+            id: None,
+            features,
+            prefix: String::new(),
+        })
+        .collect();
+    let values = Engine::raw_values(shadow, &rows).map_err(|e| e.to_string())?;
+    let raw = shadow.scorer.raw().ok_or("the shadow takes no raw rows")?;
+    let answer = raw.score_raw(values).map_err(|e| e.to_string())?;
+    answer_rows(&answer, n).ok_or_else(|| "it did not answer row by row".to_string())
+}
+
 fn v2_datatype(t: ColumnType) -> &'static str {
     match t {
         ColumnType::Long | ColumnType::Integer => "INT64",
@@ -943,6 +1199,7 @@ fn v2_datatype(t: ColumnType) -> &'static str {
 fn predict_datatype(m: &ServedModel) -> &'static str {
     match &m.output {
         Output::Regressor => "FP64",
+        Output::Json { datatype } => datatype.unwrap_or("BYTES"),
         Output::Classifier { classes, .. } => {
             if classes.iter().all(|c| c.is_i64()) {
                 "INT64"
@@ -956,6 +1213,33 @@ fn predict_datatype(m: &ServedModel) -> &'static str {
 /// `/invocations`' predictions: what the model's pyfunc `predict` returns
 /// ([`PyfuncPredict`]: labels/values, or a `Booster`'s probabilities), or
 /// with `predict_proba` each row's class probabilities.
+/// A JSON model's per-row predictions as one v2 tensor: INT64, FP64 or
+/// BOOL when every value is one, else BYTES with each value as text (a
+/// string as it is, anything else as its JSON); null stays null.
+fn v2_json_tensor<'a>(
+    values: impl Iterator<Item = &'a Value> + Clone,
+) -> (&'static str, Vec<Value>) {
+    let present = || values.clone().filter(|v| !v.is_null());
+    let datatype = if present().all(|v| v.is_i64() || v.is_u64()) {
+        "INT64"
+    } else if present().all(Value::is_number) {
+        "FP64"
+    } else if present().all(Value::is_boolean) {
+        "BOOL"
+    } else {
+        "BYTES"
+    };
+    let data = values
+        .map(|v| match v {
+            Value::Null | Value::String(_) => v.clone(),
+            _ if datatype == "BYTES" => Value::String(v.to_string()),
+            _ => v.clone(),
+        })
+        .collect();
+    (datatype, data)
+}
+
+/// `/invocations`' predictions: labels/values, or the probability pairs.
 fn invocation_predictions(
     model: &ServedModel,
     method: PredictMethod,

@@ -112,12 +112,16 @@ async fn read_body(engine: &Engine, headers: &HeaderMap, body: Body) -> Result<B
 /// requests are waiting for.
 const BLOCKING_BODY_BYTES: usize = 64 * 1024;
 
+/// Runs `f` on the blocking pool for a large body, and for every body while
+/// a model is scored by Python workers ([`Engine::blocking`]): such a call
+/// waits milliseconds for the workers, and requests must wait there
+/// together, not one per runtime thread, for their batches to form.
 async fn run_large<T: Send + 'static>(
     e: &Arc<Engine>,
     body: Bytes,
     f: impl FnOnce(&Engine, &[u8]) -> Result<T, ServeError> + Send + 'static,
 ) -> Result<T, ServeError> {
-    if body.len() <= BLOCKING_BODY_BYTES {
+    if body.len() <= BLOCKING_BODY_BYTES && !e.blocking() {
         return f(e, &body);
     }
     let e = e.clone();
@@ -140,11 +144,26 @@ fn with_version(mut r: Response, version: &str) -> Response {
     r
 }
 
+/// `Engine::predict`, on the blocking pool while a model is scored by
+/// Python workers (see [`run_large`]).
+async fn predict_on_pool(
+    e: &Arc<Engine>,
+    body: Bytes,
+) -> Result<crate::protocol::PredictResponse, ServeError> {
+    if !e.blocking() {
+        return e.predict(&body).await;
+    }
+    let (e, runtime) = (e.clone(), tokio::runtime::Handle::current());
+    tokio::task::spawn_blocking(move || runtime.block_on(e.predict(&body)))
+        .await
+        .unwrap_or_else(|err| Err(ServeError::Model(format!("scoring failed: {err}"))))
+}
+
 async fn predict(State(e): State<Arc<Engine>>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let r = match read_body(&e, &headers, body).await {
         Err(err) => error_response(Shape::Guide, &err),
-        Ok(b) => match e.predict(&b).await {
+        Ok(b) => match predict_on_pool(&e, b).await {
             Ok(p) => {
                 let v = p.model_version.clone();
                 with_version(
@@ -205,7 +224,8 @@ async fn v2_infer_impl(
     let started = Instant::now();
     let r = match read_body(&e, &headers, body).await {
         Err(err) => error_response(Shape::V2, &err),
-        Ok(b) => match e.v2_infer(&name, version.as_deref(), &b) {
+        Ok(b) => match run_large(&e, b, move |e, b| e.v2_infer(&name, version.as_deref(), b)).await
+        {
             Ok(v) => json_response(200, serde_json::to_vec(&v).unwrap_or_default()),
             Err(err) => error_response(Shape::V2, &err),
         },

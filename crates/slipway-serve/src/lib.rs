@@ -9,8 +9,10 @@
 //!   LightGBM models in the native files `mlflow.xgboost` / `mlflow.lightgbm`
 //!   write ([`trees`]: XGBoost `ubj`/`json`/`xgb` through `hessboost`,
 //!   LightGBM's text model through its own reader; predictions bit for bit
-//!   the Python libraries'). A model the server cannot run (an MLflow
-//!   sklearn pickle, a LightGBM scikit-learn wrapper) is refused when loaded
+//!   the Python libraries'). A model it does not run itself but that has a
+//!   `python_function` flavor is a [`model::RawScorer`] (Python worker
+//!   processes, built by the caller): it takes the validated values as sent
+//!   and answers any JSON. Anything else is refused when loaded
 //!   ([`LoadError::Unsupported`]).
 //! - [`protocol`]: request/response shapes as plain serde types: the guide's
 //!   `/predict` and `/predict/batch`, MLflow's `/invocations`, the Open
@@ -32,6 +34,23 @@
 //! `Booster`, its objective's output (the probability of class 1, or each
 //! class's probability). `"params": {"predict_method": "predict_proba"}`
 //! returns the `[[P(class 0), P(class 1), ...], ...]` matrix instead.
+//!
+//! A `python_function` model ([`model::Output::Json`]) answers what its
+//! `predict` returns. `/invocations`: `{"predictions": ...}` exactly as
+//! `mlflow models serve` (a DataFrame as a list of records, an array as
+//! nested lists; NaN as null, where MLflow writes a bare `NaN`; `params`
+//! are not passed to the model). `/predict`, `/predict/batch` and v2 need
+//! one answer per row and show each as [`model::answer_row`] maps it: a
+//! record's `prediction` (or `label`, or its only) field is `prediction`,
+//! its numeric `probability` field is `probability` (null without one); a
+//! plain value is the prediction. v2 outputs `predict` (INT64, FP64 or BOOL
+//! when every value is one, else BYTES: strings as they are, other values
+//! as JSON text) and `probability` (FP64, null where absent). The model
+//! raising on a request is a 4xx naming the exception (MLflow answers 400);
+//! a worker dying while scoring it is a 500 saying it is being restarted.
+//! Every request for such a model runs on the blocking pool
+//! ([`engine::Engine::blocking`]), so that many wait for the workers at
+//! once and their rows are batched.
 
 pub mod engine;
 pub mod error;
@@ -48,5 +67,6 @@ pub mod validate;
 pub use engine::{Engine, Role};
 pub use error::{LoadError, Problem, ServeError};
 pub use model::{
-    InputColumn, ModelFormat, ModelIdentity, Output, PyfuncPredict, ScoreRow, Scorer, ServedModel,
+    InputColumn, ModelFormat, ModelIdentity, Output, PyfuncPredict, RawScorer, ScoreRow, Scorer,
+    ServedModel, WorkerStats,
 };

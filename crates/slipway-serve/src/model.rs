@@ -4,7 +4,9 @@
 //! one input per column in [`crate::onnx_columns`]) and XGBoost / LightGBM
 //! models in their native files ([`crate::trees`]) are the scorers; all are
 //! built from the model directory's files (no I/O here: the caller reads the
-//! files).
+//! files). A model Slipway does not run itself (an MLflow `python_function`
+//! model, scored by Python worker processes) is a [`RawScorer`]: it takes
+//! the validated values as sent and answers any JSON ([`Output::Json`]).
 
 use std::sync::Arc;
 
@@ -53,6 +55,14 @@ pub enum Output {
         positive: usize,
     },
     Regressor,
+    /// A model that answers any JSON (an MLflow `python_function` model):
+    /// `/invocations` returns its answer as `mlflow models serve` does,
+    /// `/predict` and v2 show each row's answer as [`answer_row`] maps it.
+    /// `datatype`: the v2 datatype of `predict` when the signature's outputs
+    /// name one column type.
+    Json {
+        datatype: Option<&'static str>,
+    },
 }
 
 /// One scored row.
@@ -86,6 +96,12 @@ pub trait Scorer: Send + Sync {
     ) -> Option<Result<Vec<f64>, ScoreError>> {
         None
     }
+
+    /// Some for a model scored from the raw values instead ([`RawScorer`]):
+    /// the engine then never calls [`Scorer::score`].
+    fn raw(&self) -> Option<&dyn RawScorer> {
+        None
+    }
 }
 
 /// What MLflow's pyfunc `predict` returns for the model, i.e. what
@@ -103,6 +119,132 @@ pub enum PyfuncPredict {
     /// Each row's class probabilities ([`Scorer::class_probabilities`]): a
     /// `Booster` with a multiclass objective.
     ClassProbabilities,
+}
+
+/// A model scored from the validated values as sent, not an encoded matrix
+/// (strings stay strings: such a model has no categories), which answers
+/// any JSON: a `python_function` model in Python worker processes.
+pub trait RawScorer: Send + Sync {
+    /// `rows`: each row's values in column order, validated against the
+    /// signature, in the column's JSON type (null: missing). Returns the
+    /// model's answer for them, what `mlflow models serve` puts under
+    /// `"predictions"`. Blocks until answered, so it is only called off the
+    /// async runtime's worker threads. `ScoreError::Rejected`: the model
+    /// refused these rows (it raised); `Failed`: no answer (a worker died).
+    fn score_raw(&self, rows: Vec<Vec<Value>>) -> Result<Value, ScoreError>;
+
+    /// The processes scoring, for `/health` and `/metrics`.
+    fn workers(&self) -> Option<WorkerStats> {
+        None
+    }
+
+    /// Stops what the scorer runs (worker processes); requests it still
+    /// gets fail. Called once no request uses the model (after a hot swap)
+    /// and at shutdown.
+    fn close(&self) {}
+}
+
+/// A snapshot of a [`RawScorer`]'s worker processes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Configured worker processes.
+    pub workers: usize,
+    /// Process ids of the workers running now.
+    pub pids: Vec<u32>,
+    /// Workers started again after one died or was killed.
+    pub restarts: u64,
+    /// Batches sent to the workers, the requests and rows in them.
+    pub batches: u64,
+    pub batch_requests: u64,
+    pub batch_rows: u64,
+    /// (rows, batches of at most that many rows), cumulative, as
+    /// Prometheus histogram buckets (`batches` is the +Inf bucket).
+    pub batch_rows_le: Vec<(u64, u64)>,
+}
+
+/// One row's answer from a model that answers JSON ([`Output::Json`]), as
+/// `/predict`, `/predict/batch` and v2 show it:
+/// - an object (a row of a DataFrame answer, a dict): `probability` is its
+///   `probability` field when that is a number (else none); `prediction`
+///   is its `prediction` field, else its `label` field, else its one field
+///   other than `probability`, else the whole object;
+/// - anything else (a label, a number, a list): the prediction as it is.
+pub fn answer_row(answer: &Value) -> ScoreRow {
+    let Value::Object(fields) = answer else {
+        return ScoreRow {
+            prediction: answer.clone(),
+            probability: None,
+        };
+    };
+    let probability = fields.get("probability").and_then(Value::as_f64);
+    let prediction = match (fields.get("prediction"), fields.get("label")) {
+        (Some(p), _) | (None, Some(p)) => p.clone(),
+        _ => {
+            let mut others = fields.iter().filter(|(k, _)| *k != "probability");
+            match (others.next(), others.next()) {
+                (Some((_, only)), None) => only.clone(),
+                _ => answer.clone(),
+            }
+        }
+    };
+    ScoreRow {
+        prediction,
+        probability,
+    }
+}
+
+/// A JSON model's answer for `n` rows, row by row: a list of `n` answers,
+/// an object of `n`-long columns (a dict of lists), or, for one row, an
+/// answer that is neither. None: the model did not answer row by row.
+pub fn answer_rows(predictions: &Value, n: usize) -> Option<Vec<ScoreRow>> {
+    match predictions {
+        Value::Array(items) if items.len() == n => Some(items.iter().map(answer_row).collect()),
+        Value::Object(columns)
+            if !columns.is_empty()
+                && columns
+                    .values()
+                    .all(|c| c.as_array().is_some_and(|a| a.len() == n)) =>
+        {
+            Some(
+                (0..n)
+                    .map(|i| {
+                        let row: serde_json::Map<String, Value> = columns
+                            .iter()
+                            .map(|(k, c)| (k.clone(), c[i].clone()))
+                            .collect();
+                        answer_row(&Value::Object(row))
+                    })
+                    .collect(),
+            )
+        }
+        Value::Array(_) => None,
+        one if n == 1 => Some(vec![answer_row(one)]),
+        _ => None,
+    }
+}
+
+/// A validated value as a [`RawScorer`] receives it: as sent, in the
+/// column's JSON type (an integer for `long`/`integer`, true/false for a
+/// boolean), null for a missing value (null, absent, `"NaN"`). `encoded`
+/// is what validation encoded it to.
+pub(crate) fn raw_value(col: &InputColumn, value: Option<&Value>, encoded: f64) -> Value {
+    match col.column_type {
+        // No categories: validation took any string as it is.
+        ColumnType::String => match value {
+            Some(Value::String(s)) => Value::String(s.clone()),
+            _ => Value::Null,
+        },
+        _ if encoded.is_nan() => Value::Null,
+        ColumnType::Boolean => Value::Bool(encoded != 0.0),
+        ColumnType::Long | ColumnType::Integer => match value {
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Value::Number(n.clone()),
+            _ => Value::from(encoded as i64),
+        },
+        ColumnType::Double | ColumnType::Float => match value {
+            Some(Value::Number(n)) => Value::Number(n.clone()),
+            _ => Value::from(encoded),
+        },
+    }
 }
 
 /// A loaded model with where it came from.
@@ -256,6 +398,41 @@ pub fn detect_format(mlmodel: &[u8], has_model_onnx: bool) -> Result<ModelFormat
     Err(LoadError::Unsupported { flavors: names })
 }
 
+/// The flavors `MLmodel` lists (`python_function`, `sklearn`, ...).
+pub fn flavor_names(mlmodel: &[u8]) -> Result<Vec<String>, LoadError> {
+    Ok(flavors(&parse_mlmodel(mlmodel)?))
+}
+
+/// The v2 datatype of a model's answer when the signature's outputs name
+/// one column type (`[{"type": "long"}]`), else None.
+fn output_datatype(doc: &serde_yaml_ng::Value) -> Option<&'static str> {
+    let outputs = doc.get("signature")?.get("outputs")?.as_str()?;
+    let specs: Vec<Value> = serde_json::from_str(outputs).ok()?;
+    let [spec] = specs.as_slice() else {
+        return None;
+    };
+    Some(match spec.get("type")?.as_str()? {
+        "long" | "integer" => "INT64",
+        "double" => "FP64",
+        "float" => "FP32",
+        "boolean" => "BOOL",
+        "string" => "BYTES",
+        _ => return None,
+    })
+}
+
+/// The input columns of a model scored from raw values
+/// ([`ServedModel::from_raw_scorer`]): its signature's, which it must have.
+pub fn raw_model_columns(mlmodel: &[u8]) -> Result<Vec<InputColumn>, LoadError> {
+    signature_columns(mlmodel)?.ok_or_else(|| LoadError::Invalid {
+        file: "MLmodel".into(),
+        message: "the model has no column signature (named columns of MLflow types), which \
+                  Slipway validates every request against: log it with \
+                  signature=mlflow.models.infer_signature(X, model.predict(X))"
+            .into(),
+    })
+}
+
 /// The signature's input columns from `MLmodel` (column-based signatures
 /// only; `None` for a tensor signature or none).
 pub fn signature_columns(mlmodel: &[u8]) -> Result<Option<Vec<InputColumn>>, LoadError> {
@@ -301,7 +478,8 @@ pub fn signature_columns(mlmodel: &[u8]) -> Result<Option<Vec<InputColumn>>, Loa
 }
 
 /// Raw example rows from `input_example.json` (`{"columns", "data"}`),
-/// reordered to `columns`' order; None when it does not fit.
+/// reordered to `columns`' order (null for an optional column it leaves
+/// out); None when it does not fit.
 fn example_rows(bytes: Option<&[u8]>, columns: &[InputColumn]) -> Option<Vec<Vec<Value>>> {
     let v: Value = serde_json::from_slice(bytes?).ok()?;
     let names: Vec<&str> = v
@@ -311,9 +489,14 @@ fn example_rows(bytes: Option<&[u8]>, columns: &[InputColumn]) -> Option<Vec<Vec
         .map(|c| c.as_str())
         .collect::<Option<_>>()?;
     let data = v.get("data")?.as_array()?;
-    let index: Vec<usize> = columns
+    // An optional column the example leaves out is missing in every row.
+    let index: Vec<Option<usize>> = columns
         .iter()
-        .map(|c| names.iter().position(|n| *n == c.name))
+        .map(|c| match names.iter().position(|n| *n == c.name) {
+            Some(i) => Some(Some(i)),
+            None if c.nullable => Some(None),
+            None => None,
+        })
         .collect::<Option<_>>()?;
     let mut rows = Vec::new();
     for row in data {
@@ -321,7 +504,7 @@ fn example_rows(bytes: Option<&[u8]>, columns: &[InputColumn]) -> Option<Vec<Vec
         rows.push(
             index
                 .iter()
-                .map(|&i| row.get(i).cloned().unwrap_or(Value::Null))
+                .map(|i| i.and_then(|i| row.get(i)).cloned().unwrap_or(Value::Null))
                 .collect(),
         );
     }
@@ -668,6 +851,37 @@ impl ServedModel {
         ServedModel::assemble(identity, "custom", columns, output, scorer, None)
     }
 
+    /// A model scored from raw values by `scorer` (whose [`Scorer::raw`] is
+    /// Some), e.g. a `python_function` model in Python workers: its columns
+    /// are the signature's (required: requests are validated against it),
+    /// its output any JSON; `example`: the `input_example.json` bytes.
+    pub fn from_raw_scorer(
+        identity: ModelIdentity,
+        mlmodel: &[u8],
+        scorer: Box<dyn Scorer>,
+        example: Option<&[u8]>,
+    ) -> Result<ServedModel, LoadError> {
+        let doc = parse_mlmodel(mlmodel)?;
+        let columns = raw_model_columns(mlmodel)?;
+        let example = example_rows(example, &columns);
+        Ok(ServedModel::assemble(
+            identity,
+            "python_function",
+            columns,
+            Output::Json {
+                datatype: output_datatype(&doc),
+            },
+            scorer,
+            example,
+        ))
+    }
+
+    /// Whether the model takes raw values ([`RawScorer`]) rather than an
+    /// encoded matrix.
+    pub fn takes_raw(&self) -> bool {
+        self.scorer.raw().is_some()
+    }
+
     fn assemble(
         identity: ModelIdentity,
         flavor: &'static str,
@@ -712,6 +926,9 @@ impl ServedModel {
     /// Scores the input example (or a row of missing values): a model that
     /// cannot score is refused before it serves.
     pub fn warm_up(&self) -> Result<(), LoadError> {
+        if let Some(raw) = self.scorer.raw() {
+            return self.warm_up_raw(raw);
+        }
         let rows: Vec<f64> = match &self.example {
             Some(rows) => {
                 let (encoded, problems) = crate::validate::encode_positional(&self.columns, rows);
@@ -731,6 +948,34 @@ impl ServedModel {
                 .map_err(|e| LoadError::WarmUp(e.to_string()))?;
         }
         Ok(())
+    }
+
+    /// A raw model scores its input example once (a Python model is slow
+    /// and was already loaded by its workers); without a valid example
+    /// there is no row it is known to accept, and loading was the check.
+    fn warm_up_raw(&self, raw: &dyn RawScorer) -> Result<(), LoadError> {
+        let Some(rows) = &self.example else {
+            return Ok(());
+        };
+        let (encoded, problems) = crate::validate::encode_positional(&self.columns, rows);
+        if !problems.is_empty() {
+            return Ok(());
+        }
+        let width = self.columns.len();
+        let values = rows
+            .iter()
+            .enumerate()
+            .map(|(r, row)| {
+                self.columns
+                    .iter()
+                    .enumerate()
+                    .map(|(c, col)| raw_value(col, row.get(c), encoded[r * width + c]))
+                    .collect()
+            })
+            .collect();
+        raw.score_raw(values)
+            .map(|_| ())
+            .map_err(|e| LoadError::WarmUp(e.to_string()))
     }
 }
 

@@ -77,6 +77,20 @@ pub struct ModelHealth {
     /// How it is scored: `slipway`, `onnx`, ...
     pub flavor: String,
     pub ready: bool,
+    /// Its Python worker processes, when it is scored by them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python_workers: Option<PythonWorkers>,
+}
+
+/// A model's Python workers in [`ModelHealth`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PythonWorkers {
+    /// Configured processes (`--workers`).
+    pub workers: usize,
+    /// Process ids of those running now.
+    pub pids: Vec<u32>,
+    /// Started again after one died or was killed.
+    pub restarts: u64,
 }
 
 /// The prediction log in [`Health`]: rows on disk, rows dropped because the
@@ -499,8 +513,14 @@ fn csv_value(field: String, quoted: bool) -> Value {
 }
 
 /// `text/csv`: a header row then data rows (a pandas `to_csv()` body; an
-/// unnamed leading index column is dropped).
-pub fn parse_invocations_csv(body: &[u8]) -> Result<Invocation, ServeError> {
+/// unnamed leading index column is dropped). A field of one of the model's
+/// string `columns` stays text (`007` is not the number 7), as MLflow reads
+/// the CSV with the signature's types; other fields are numbers when they
+/// read as numbers.
+pub fn parse_invocations_csv(
+    columns: &[InputColumn],
+    body: &[u8],
+) -> Result<Invocation, ServeError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ServeError::BadRequest("the CSV body is not UTF-8".into()))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
@@ -531,7 +551,17 @@ pub fn parse_invocations_csv(body: &[u8]) -> Result<Invocation, ServeError> {
             .iter()
             .zip(fields)
             .skip(usize::from(skip_index))
-            .map(|(h, (f, q))| (h.clone(), csv_value(f, q)))
+            .map(|(h, (f, q))| {
+                let text = columns
+                    .iter()
+                    .any(|c| &c.name == h && c.column_type == ColumnType::String);
+                let v = if text && !f.trim().is_empty() {
+                    Value::String(f)
+                } else {
+                    csv_value(f, q)
+                };
+                (h.clone(), v)
+            })
             .collect();
         rows.push(RowIn {
             id: None,

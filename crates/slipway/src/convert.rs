@@ -433,7 +433,7 @@ fn is_milestone(line: &str) -> bool {
 }
 
 /// Shows environment progress as log lines.
-fn show_progress(label: &str, event: EnvProgress) {
+pub fn show_progress(label: &str, event: EnvProgress) {
     match event {
         EnvProgress::Reusing { dir } => {
             tracing::info!("{label}: using the Python environment {}", dir.display())

@@ -9,12 +9,23 @@
 //! moments), and polling every `--poll-interval` seconds as the backstop,
 //! and the only trigger against a tracking server without the feed (one
 //! that answers 404 there).
+//!
+//! A model Slipway does not run natively but which has a `python_function`
+//! flavor is served through Python worker processes ([`pyfunc`]): its
+//! directory is copied locally, `--workers` processes load it with
+//! `mlflow.pyfunc.load_model`, and the engine hands them batches. A model
+//! replaced by a hot reload has its workers stopped once no request uses it.
+
+mod pyfunc;
 
 use anyhow::Context;
 use clap::Args;
 use slipway_client::SlipwayClient;
 use slipway_serve::engine::Engine;
-use slipway_serve::model::{detect_format, ModelIdentity, ModelRef, ServedModel};
+use slipway_serve::error::LoadError;
+use slipway_serve::model::{
+    detect_format, raw_model_columns, ModelIdentity, ModelRef, ServedModel,
+};
 use slipway_serve::predlog::{OnFull, PredictionLog};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -32,6 +43,7 @@ Examples:
   slipway serve --model models:/churn-classifier/Production --canary models:/churn-classifier@challenger=10
   slipway serve --model models:/churn-classifier/Production --shadow models:/churn-classifier/Staging
   slipway serve --model models:/churn-classifier@champion --no-registry-events --poll-interval 30
+  SLIPWAY_PYTHON=.venv/bin/python slipway serve --model models:/my-pyfunc-model/1 --workers 2 --max-batch-wait-ms 2
 
   curl -s localhost:8080/predict -d '{\"customer_id\": \"C1\", \"features\": {\"tenure_days\": 12, \"plan\": \"basic\"}}'
   curl -s localhost:8080/invocations -H 'Content-Type: application/json' -d '{\"dataframe_records\": [{...}]}'
@@ -45,7 +57,15 @@ it long-polls the registry's event feed, so a promotion is served within moments
 every --poll-interval seconds as a backstop (the only check against a tracking server without the
 feed; --no-registry-events turns the feed off). Predictions are logged as Parquet segments in a
 directory (--prediction-log DIR; schema slipway-predictions/3: one typed column per feature beside
-the prediction; read with pandas.read_parquet(DIR) or duckdb DIR/*.parquet).";
+the prediction; read with pandas.read_parquet(DIR) or duckdb DIR/*.parquet).
+
+Slipway models and ONNX models are scored in process. Any other model with a python_function flavor
+(a custom mlflow.pyfunc.PythonModel, a pickled scikit-learn model, ...) is served through --workers
+Python processes that load it with mlflow.pyfunc.load_model; the interpreter is SLIPWAY_PYTHON, else
+python3 on PATH, and needs mlflow and the model's requirements. Requests arriving together are sent to
+a worker as one batch (at most --max-batch-size rows, waiting at most --max-batch-wait-ms for others);
+a worker that dies is restarted, and the requests it was scoring are answered with an error. The
+start-up log says which path a model takes and why; /health lists the workers' process ids.";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -85,9 +105,29 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = slipway_serve::engine::DEFAULT_MAX_BODY_BYTES, value_name = "N")]
     pub max_body_bytes: usize,
 
-    /// Worker threads (0: one per CPU core)
-    #[arg(short = 'w', long, default_value_t = 0, value_name = "N")]
+    /// Python worker processes for a model served through Python (a python_function model
+    /// Slipway does not run natively), as `mlflow models serve --workers`
+    #[arg(short = 'w', long, default_value_t = DEFAULT_PYTHON_WORKERS, value_name = "N")]
     pub workers: usize,
+
+    /// Most rows in one batch sent to a Python worker (requests arriving together are
+    /// batched; 1 sends every request alone)
+    #[arg(long, default_value_t = slipway_python::batch::DEFAULT_MAX_BATCH_SIZE, value_name = "ROWS")]
+    pub max_batch_size: usize,
+
+    /// Longest a request waits for others to join its batch to a Python worker, in
+    /// milliseconds (0: a free worker takes only what is already queued)
+    #[arg(long, default_value_t = slipway_python::batch::DEFAULT_MAX_WAIT.as_secs_f64() * 1e3, value_name = "MS")]
+    pub max_batch_wait_ms: f64,
+
+    /// Seconds a Python worker may take to answer a batch; then it is killed and restarted,
+    /// and the batch's requests get an error
+    #[arg(long, default_value_t = slipway_python::worker::DEFAULT_PREDICT_TIMEOUT.as_secs_f64(), value_name = "S")]
+    pub predict_timeout: f64,
+
+    /// Threads of the async runtime that serves HTTP (0: one per CPU core)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
 
     /// Prediction log directory: Parquet segments, one per second at most
     /// [default: $SLIPWAY_HOME/predictions/NAME/]
@@ -114,13 +154,6 @@ pub struct ServeArgs {
         env = "SLIPWAY_ENV_MANAGER"
     )]
     pub env_manager: crate::convert::EnvManagerArg,
-}
-
-/// What loading a model that needs Python (a scikit-learn model) uses.
-#[derive(Debug, Clone)]
-struct PythonSettings {
-    env_manager: slipway_python::EnvManager,
-    home: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -157,6 +190,35 @@ fn parse_canary(s: &str) -> anyhow::Result<(String, f64)> {
     Ok((uri.to_string(), pct))
 }
 
+/// The Python worker flags, checked.
+fn worker_options(args: &ServeArgs) -> anyhow::Result<pyfunc::WorkerOptions> {
+    if args.workers == 0 {
+        return Err(UsageError::new("--workers must be at least 1").into());
+    }
+    if args.max_batch_size == 0 {
+        return Err(UsageError::new("--max-batch-size must be at least 1 (1: no batching)").into());
+    }
+    if !(args.max_batch_wait_ms >= 0.0 && args.max_batch_wait_ms <= 60_000.0) {
+        return Err(UsageError::new(
+            "--max-batch-wait-ms must be a number of milliseconds from 0 to 60000",
+        )
+        .into());
+    }
+    if !(args.predict_timeout > 0.0 && args.predict_timeout <= 86_400.0) {
+        return Err(
+            UsageError::new("--predict-timeout must be a number of seconds above 0").into(),
+        );
+    }
+    Ok(pyfunc::WorkerOptions {
+        workers: args.workers,
+        batch: slipway_python::batch::BatchConfig {
+            max_batch_size: args.max_batch_size,
+            max_wait: Duration::from_secs_f64(args.max_batch_wait_ms / 1e3),
+        },
+        predict_timeout: Duration::from_secs_f64(args.predict_timeout),
+    })
+}
+
 /// What a URI resolves to now: (name, version, model id, artifact URI, run id).
 async fn resolve(
     client: &SlipwayClient,
@@ -173,6 +235,19 @@ async fn resolve(
             anyhow::anyhow!("cannot resolve {uri}: {e}")
         }
     })
+}
+
+/// Python worker processes per model by default.
+pub const DEFAULT_PYTHON_WORKERS: usize = 2;
+
+/// What loading a model needs besides the client: where local copies of
+/// model directories and environments go, and how Python runs.
+#[derive(Debug, Clone)]
+struct Loader {
+    home: PathBuf,
+    /// Where a model's Python comes from (conversion and workers).
+    env_manager: slipway_python::EnvManager,
+    workers: pyfunc::WorkerOptions,
 }
 
 fn identity(resolved: &slipway_client::ResolvedModel, uri: &str) -> ModelIdentity {
@@ -199,23 +274,25 @@ async fn load_sklearn(
     client: &SlipwayClient,
     uri: &str,
     resolved: &slipway_client::ResolvedModel,
-    python: &PythonSettings,
+    mlmodel: Vec<u8>,
+    loader: &Loader,
 ) -> anyhow::Result<ServedModel> {
     use crate::convert::{ConvertOutcome, Obtained};
     let model_dir =
-        crate::model_files::local_model_dir(client, &resolved.artifact_uri, &python.home).await?;
+        crate::model_files::local_model_dir(client, &resolved.artifact_uri, &loader.home).await?;
     let native = match crate::convert::native_onnx_for(
         client,
         resolved,
         &model_dir,
-        python.env_manager,
-        &python.home,
+        loader.env_manager,
+        &loader.home,
     )
     .await?
     {
         ConvertOutcome::Native(native) => native,
         ConvertOutcome::NotConvertible { reason } => {
-            anyhow::bail!("the scikit-learn model cannot be served natively: {reason}")
+            let why = format!("its ONNX conversion failed: {reason}");
+            return load_python(client, uri, resolved, mlmodel, &why, loader).await;
         }
     };
     let r = &native.record;
@@ -236,11 +313,7 @@ async fn load_sklearn(
 }
 
 /// Resolves, reads, loads and warms up the model `uri` points at.
-async fn load(
-    client: &SlipwayClient,
-    uri: &str,
-    python: &PythonSettings,
-) -> anyhow::Result<ServedModel> {
+async fn load(client: &SlipwayClient, uri: &str, loader: &Loader) -> anyhow::Result<ServedModel> {
     let resolved = resolve(client, uri).await?;
     let base = &resolved.artifact_uri;
     let read = |name: String| async move {
@@ -256,11 +329,21 @@ async fn load(
     let has_onnx = match detect_format(&mlmodel, false) {
         Ok(_) => false,
         Err(_) if crate::convert::is_sklearn(&mlmodel) => {
-            return load_sklearn(client, uri, &resolved, python).await;
+            return load_sklearn(client, uri, &resolved, mlmodel, loader).await;
         }
         Err(_) => read("model.onnx".into()).await?.is_some(),
     };
-    let format = detect_format(&mlmodel, has_onnx)?;
+    let format = match detect_format(&mlmodel, has_onnx) {
+        Ok(format) => format,
+        Err(LoadError::Unsupported { flavors }) if flavors.iter().any(|f| f == PYFUNC) => {
+            let why = format!(
+                "Slipway runs slipway and onnx models itself, and this one has flavors [{}]",
+                flavors.join(", ")
+            );
+            return load_python(client, uri, &resolved, mlmodel, &why, loader).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut files = HashMap::new();
     for name in format.files() {
         if let Some(bytes) = read(name.clone()).await? {
@@ -276,6 +359,118 @@ async fn load(
     .await
     .context("loading the model panicked")??;
     Ok(model)
+}
+
+/// The flavor every MLflow model a Python process can load has.
+const PYFUNC: &str = "python_function";
+
+/// The Python-worker path: a local copy of the model directory, the
+/// workers started on it (each loads the model), then the input example
+/// scored once. `why`: why the model takes this path, for the log.
+async fn load_python(
+    client: &SlipwayClient,
+    uri: &str,
+    resolved: &slipway_client::ResolvedModel,
+    mlmodel: Vec<u8>,
+    why: &str,
+    loader: &Loader,
+) -> anyhow::Result<ServedModel> {
+    // Refused before any download or process when it has no signature.
+    let columns = raw_model_columns(&mlmodel)?;
+    let dir = crate::model_files::local_model_dir(client, &resolved.artifact_uri, &loader.home)
+        .await
+        .with_context(|| format!("cannot copy the model at {} locally", resolved.artifact_uri))?;
+    let label = uri.to_string();
+    let (model_dir, env_manager, home) = (dir.clone(), loader.env_manager, loader.home.clone());
+    let env = tokio::task::spawn_blocking(move || {
+        let mlflow = [slipway_python::env::Requirement::new("mlflow", "mlflow")];
+        slipway_python::python_for_model(
+            env_manager,
+            &slipway_python::env::EnvRequest {
+                model_dir: &model_dir,
+                extras: &[],
+                model_modules: &mlflow,
+            },
+            &slipway_python::EnvOptions::from_env(&home),
+            &mut |event| crate::convert::show_progress(&label, event),
+        )
+    })
+    .await
+    .context("building the model's environment panicked")?
+    .with_context(|| format!("no Python environment for {uri} (--env-manager {env_manager})"))?;
+    let python = env.python.clone();
+    let source = match (&env.dir, std::env::var_os("SLIPWAY_PYTHON")) {
+        (Some(dir), _) => format!("the model's environment {}", dir.display()),
+        (None, Some(_)) => "SLIPWAY_PYTHON".into(),
+        (None, None) => "python3 on PATH".into(),
+    };
+    let options = loader.workers;
+    tracing::info!(
+        "{uri}: serving through {} Python worker process(es), because {why}; interpreter {} ({source})",
+        options.workers,
+        python.display()
+    );
+    let workers = pyfunc::PythonWorkers::start(&dir, &columns, &python, options)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot start the Python workers for {uri} with {} ({source}): it needs mlflow and \
+                 the model's requirements (--env-manager virtualenv builds them; with local, set \
+                 SLIPWAY_PYTHON to such an interpreter)",
+                python.display()
+            )
+        })?;
+    let info = workers.pool().info().clone();
+    tracing::info!(
+        "{uri}: Python workers ready (pids {:?}): Python {}, mlflow {}, loader {}; batches of at \
+         most {} rows, waiting at most {:?}",
+        workers.pool().stats().pids,
+        info.python,
+        info.mlflow.as_deref().unwrap_or("?"),
+        info.loader_module.as_deref().unwrap_or("?"),
+        options.batch.max_batch_size,
+        options.batch.max_wait,
+    );
+    let example = tokio::fs::read(dir.join("input_example.json")).await.ok();
+    let identity = identity(resolved, uri);
+    tokio::task::spawn_blocking(move || -> anyhow::Result<ServedModel> {
+        let model = ServedModel::from_raw_scorer(
+            identity,
+            &mlmodel,
+            Box::new(workers),
+            example.as_deref(),
+        )?;
+        model.warm_up()?;
+        Ok(model)
+    })
+    .await
+    .context("loading the model panicked")?
+}
+
+/// How long a replaced model may still be used by requests before its
+/// Python workers are stopped anyway.
+const RETIRE_WAIT: Duration = Duration::from_secs(120);
+
+/// Stops a replaced model's worker processes once no request uses it (the
+/// requests in flight finish first); other models need nothing.
+async fn retire(old: ModelRef) {
+    if !old.takes_raw() {
+        return;
+    }
+    let deadline = Instant::now() + RETIRE_WAIT;
+    // The engine's slot no longer holds it: requests still scoring and the
+    // prediction log's queue do, for moments.
+    while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if let Some(raw) = old.scorer.raw() {
+        raw.close();
+    }
+    tracing::info!(
+        "stopped the Python workers of {} version {}",
+        old.name,
+        old.version
+    );
 }
 
 fn describe(m: &ServedModel) -> String {
@@ -470,7 +665,7 @@ async fn follow_feed(
 /// slots concerned and loads, warms and swaps in what changed.
 async fn follow(
     client: SlipwayClient,
-    python: PythonSettings,
+    loader: Loader,
     engine: Arc<Engine>,
     poll: Option<Duration>,
     mut feed: Option<mpsc::UnboundedReceiver<Trigger>>,
@@ -512,17 +707,12 @@ async fn follow(
                 trigger = trigger.merge(more);
             }
         }
-        reload(&client, &python, &engine, &trigger).await;
+        reload(&client, &loader, &engine, &trigger).await;
     }
 }
 
 /// Re-resolves the slots `trigger` concerns; loads, warms and swaps in what changed.
-async fn reload(
-    client: &SlipwayClient,
-    python: &PythonSettings,
-    engine: &Engine,
-    trigger: &Trigger,
-) {
+async fn reload(client: &SlipwayClient, loader: &Loader, engine: &Engine, trigger: &Trigger) {
     for (role, slot) in engine.slots() {
         let current = slot.get();
         if !trigger.concerns(&current.name) {
@@ -549,11 +739,13 @@ async fn reload(
         if same && resolved.model_id == current.model_id {
             continue;
         }
-        match load(client, &slot.uri, python).await {
+        match load(client, &slot.uri, loader).await {
             Ok(model) => {
                 let shown = describe(&model);
                 let model: ModelRef = Arc::new(model);
-                engine.swap(role, model);
+                if let Some(old) = engine.swap(role, model) {
+                    tokio::spawn(retire(old));
+                }
                 tracing::info!(
                     "{}: now serving {shown} (was version {})",
                     role.as_str(),
@@ -612,11 +804,12 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
     if !(args.poll_interval >= 0.0 && args.poll_interval.is_finite()) {
         return Err(UsageError::new("--poll-interval must be a number of seconds >= 0").into());
     }
-    let (client, embedded, shown) = crate::train::connect(tracking, home).await?;
-    let python = PythonSettings {
-        env_manager: args.env_manager.into(),
+    let loader = Loader {
         home: home.to_path_buf(),
+        env_manager: args.env_manager.into(),
+        workers: worker_options(&args)?,
     };
+    let (client, embedded, shown) = crate::train::connect(tracking, home).await?;
     let result = async {
         let start = if args.no_registry_events {
             FeedStart::Unsupported
@@ -634,7 +827,7 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
             }
             start
         };
-        let champion = load(&client, &args.model, &python)
+        let champion = load(&client, &args.model, &loader)
             .await
             .with_context(|| format!("cannot serve {}", args.model))?;
         tracing::info!("loaded {} from {shown}", describe(&champion));
@@ -648,14 +841,14 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
         let mut builder = Engine::builder(&args.model, Arc::new(champion))
             .max_body_bytes(args.max_body_bytes);
         if let Some((uri, pct)) = &canary {
-            let m = load(&client, uri, &python)
+            let m = load(&client, uri, &loader)
                 .await
                 .with_context(|| format!("cannot serve the canary {uri}"))?;
             tracing::info!("canary ({pct}% of requests): {}", describe(&m));
             builder = builder.canary(uri, Arc::new(m), *pct);
         }
         if let Some(uri) = &args.shadow {
-            let m = load(&client, uri, &python)
+            let m = load(&client, uri, &loader)
                 .await
                 .with_context(|| format!("cannot serve the shadow {uri}"))?;
             tracing::info!("shadow: {}", describe(&m));
@@ -686,7 +879,7 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
         };
         let reloader = tokio::spawn(follow(
             client.clone(),
-            python.clone(),
+            loader.clone(),
             engine.clone(),
             poll,
             triggers,
@@ -721,8 +914,8 @@ async fn serve(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> anyhow::
 pub fn run(args: ServeArgs, tracking: &TrackingUri, home: &Path) -> ExitCode {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all().thread_name("slipway-serve");
-    if args.workers > 0 {
-        builder.worker_threads(args.workers);
+    if args.threads > 0 {
+        builder.worker_threads(args.threads);
     }
     let result = builder
         .build()
@@ -756,6 +949,116 @@ mod tests {
             from: from.map(str::to_string),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn python_worker_flags_parse_and_are_checked() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["serve", "--model", "models:/m/1"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).unwrap().serve
+        };
+        let a = parse(&[
+            "-w",
+            "3",
+            "--threads",
+            "4",
+            "--max-batch-size",
+            "8",
+            "--max-batch-wait-ms",
+            "0.5",
+            "--predict-timeout",
+            "2",
+        ]);
+        assert_eq!((a.workers, a.threads, a.max_batch_size), (3, 4, 8));
+        let o = worker_options(&a).unwrap();
+        assert_eq!(o.workers, 3);
+        assert_eq!(o.batch.max_batch_size, 8);
+        assert_eq!(o.batch.max_wait, Duration::from_micros(500));
+        assert_eq!(o.predict_timeout, Duration::from_secs(2));
+        // The defaults are the library's measured ones.
+        let o = worker_options(&parse(&[])).unwrap();
+        assert_eq!(o.workers, DEFAULT_PYTHON_WORKERS);
+        assert_eq!(o.batch, slipway_python::batch::BatchConfig::default());
+        assert_eq!(
+            o.predict_timeout,
+            slipway_python::worker::DEFAULT_PREDICT_TIMEOUT
+        );
+        for (bad, flag) in [
+            ("--workers=0", "--workers"),
+            ("--max-batch-size=0", "--max-batch-size"),
+            ("--max-batch-wait-ms=-1", "--max-batch-wait-ms"),
+            ("--max-batch-wait-ms=NaN", "--max-batch-wait-ms"),
+            ("--predict-timeout=0", "--predict-timeout"),
+        ] {
+            let e = worker_options(&parse(&[bad])).unwrap_err();
+            assert!(e.downcast_ref::<UsageError>().is_some(), "{bad:?}");
+            assert!(e.to_string().contains(flag), "{e}");
+        }
+    }
+
+    /// A model scored by workers that only records being closed.
+    struct Recorded(Arc<std::sync::atomic::AtomicBool>);
+
+    impl slipway_serve::model::Scorer for Recorded {
+        fn score(
+            &self,
+            _rows: &[f64],
+            _n: usize,
+        ) -> Result<Vec<slipway_serve::model::ScoreRow>, slipway_serve::error::ScoreError> {
+            Err(slipway_serve::error::ScoreError::Failed("raw only".into()))
+        }
+        fn raw(&self) -> Option<&dyn slipway_serve::model::RawScorer> {
+            Some(self)
+        }
+    }
+
+    impl slipway_serve::model::RawScorer for Recorded {
+        fn score_raw(
+            &self,
+            _rows: Vec<Vec<serde_json::Value>>,
+        ) -> Result<serde_json::Value, slipway_serve::error::ScoreError> {
+            Ok(serde_json::json!([]))
+        }
+        fn close(&self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replaced_models_workers_stop_once_no_request_uses_it() {
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mlmodel = br#"
+flavors: {python_function: {loader_module: mlflow.pyfunc.model}}
+signature:
+  inputs: '[{"type": "long", "name": "x"}]'
+"#;
+        let old: ModelRef = Arc::new(
+            ServedModel::from_raw_scorer(
+                ModelIdentity::default(),
+                mlmodel,
+                Box::new(Recorded(closed.clone())),
+                None,
+            )
+            .unwrap(),
+        );
+        // A request still scoring with it.
+        let in_flight = old.clone();
+        let retiring = tokio::spawn(retire(old));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!closed.load(Ordering::SeqCst), "stopped under a request");
+        drop(in_flight);
+        tokio::time::timeout(Duration::from_secs(5), retiring)
+            .await
+            .expect("retire waits no longer than its requests")
+            .unwrap();
+        assert!(closed.load(Ordering::SeqCst));
     }
 
     #[test]
