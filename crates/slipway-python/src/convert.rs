@@ -14,7 +14,6 @@
 //! above).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -391,25 +390,7 @@ pub fn convert_sklearn(
 /// Every line the child writes to stdout and stderr (logged at debug);
 /// true when it ran past `timeout` and was killed.
 fn collect_lines(child: &mut std::process::Child, timeout: Duration) -> (Vec<String>, bool) {
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let mut readers = Vec::new();
-    if let Some(out) = child.stdout.take() {
-        let tx = tx.clone();
-        readers.push(std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        }));
-    }
-    if let Some(err) = child.stderr.take() {
-        let tx = tx.clone();
-        readers.push(std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        }));
-    }
-    drop(tx);
+    let (rx, readers) = crate::lines::child_lines(child);
     let deadline = Instant::now() + timeout;
     let mut lines = Vec::new();
     let mut timed_out = false;

@@ -21,6 +21,7 @@
 pub mod batch;
 pub mod convert;
 pub mod env;
+mod lines;
 pub mod worker;
 
 pub use convert::{check_parity, convert_sklearn, ConvertError, ConvertOptions, ParityReport};

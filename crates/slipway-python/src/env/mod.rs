@@ -20,7 +20,6 @@ mod spec;
 pub use failure::{parse_install_failure, InstallFailure};
 pub use spec::{major_minor, requirement_name, EnvSpec};
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -912,25 +911,7 @@ fn run_streaming(
     let mut child = cmd
         .spawn()
         .map_err(io(format!("cannot run {installer} ({step})")))?;
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let mut readers = Vec::new();
-    if let Some(out) = child.stdout.take() {
-        let tx = tx.clone();
-        readers.push(std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        }));
-    }
-    if let Some(err) = child.stderr.take() {
-        let tx = tx.clone();
-        readers.push(std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        }));
-    }
-    drop(tx);
+    let (rx, readers) = crate::lines::child_lines(&mut child);
     let mut output = Vec::new();
     for line in rx {
         progress(EnvProgress::Output(line.clone()));
