@@ -546,3 +546,29 @@ def test_promotion_reloads_and_converts_the_new_version(mlflow_uri, slipway_bin,
     log = log_path.read_text()
     assert log.count(CONVERTING) == 2, log
     stored_conversion(name, "2")
+
+
+def test_an_unconvertible_model_falls_back_to_python_workers_with_the_reason(
+    mlflow_uri, slipway_bin, frame_split, tmp_path
+):
+    """A pipeline with a step skl2onnx cannot convert is served through Python workers, and the
+    start-up report says why; its answers are the Python model's."""
+    x_train, x_test, y_train, _ = frame_split
+    model = custom_step_pipeline().fit(x_train[NUMERIC], y_train)
+    name = f"churn-fallback-{uuid.uuid4().hex[:8]}"
+    log_sklearn_model(model, x_train[NUMERIC], name, "cloudpickle")
+    log_path = tmp_path / "serve.log"
+    args = ("--model", f"models:/{name}/1", "--tracking-uri", mlflow_uri, "--env-manager", "local",
+            "--no-prediction-log")
+    with slipway_serve(slipway_bin, *args, env=local_env(tmp_path), log_path=log_path,
+                       startup_timeout=START_TIMEOUT) as base:
+        rows = x_test[NUMERIC].head(50)
+        r = requests.post(base + "/invocations", json={"dataframe_split": rows.to_dict(orient="split")},
+                          timeout=60)
+        assert r.status_code == 200, r.text
+        assert r.json()["predictions"] == [v.item() for v in model.predict(rows)]
+        health = requests.get(base + "/health", timeout=10).json()
+        assert health["ready"] and health["models"][0]["flavor"] == "python_function", health
+    log = log_path.read_text()
+    assert "Python worker process(es), because its ONNX conversion failed" in log, log
+    assert "ClipOutliers cannot be converted to ONNX" in log, log
