@@ -49,8 +49,8 @@ async fn read_files(client: &SlipwayClient, artifact_uri: &str) -> anyhow::Resul
         let mlmodel = String::from_utf8_lossy(&files[MLMODEL_FILE]).into_owned();
         let flavors = flavors_of(&mlmodel);
         anyhow::bail!(
-            "the model at {artifact_uri} has flavors [{}], not `slipway`: train it with `slipway train` \
-             (other flavors will be served through ONNX)",
+            "the model at {artifact_uri} has flavors [{}], not `slipway`: validation scores models \
+             trained with `slipway train` (`slipway serve` runs the other flavors)",
             flavors.join(", ")
         );
     }
