@@ -562,7 +562,7 @@ def test_an_unconvertible_model_falls_back_to_python_workers_with_the_reason(
             "--no-prediction-log")
     with slipway_serve(slipway_bin, *args, env=local_env(tmp_path), log_path=log_path,
                        startup_timeout=START_TIMEOUT) as base:
-        rows = x_test[NUMERIC].head(50)
+        rows = x_test[NUMERIC].dropna().head(50)
         r = requests.post(base + "/invocations", json={"dataframe_split": rows.to_dict(orient="split")},
                           timeout=60)
         assert r.status_code == 200, r.text
