@@ -275,3 +275,43 @@ def test_every_native_format_serves_the_pyfunc_output(mlflow_uri, slipway_bin, c
             assert r.status_code == 200, r.text
             assert r.json()["prediction"] == int(np.argmax(pyfunc_out[0]))
             assert r.json()["probability"] == float(np.max(pyfunc_out[0]))
+
+
+def test_promotion_hot_reloads_on_the_native_path(mlflow_uri, slipway_bin, churn):
+    """`@champion` moves from an XGBoost booster to a LightGBM one: the server swaps in the new
+    version and answers as its library, without a restart."""
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    (x_train, _, x_test), (y_train, _, _), _ = churn
+    first = xgb.XGBClassifier(n_estimators=30, max_depth=3, random_state=0, n_jobs=1).fit(x_train, y_train)
+    name = register(mlflow.xgboost.log_model, first, x_train, first.predict(x_train))
+    second = lgb.train(
+        {"objective": "binary", "num_leaves": 7, "seed": 0, "num_threads": 1, "deterministic": True,
+         "verbose": -1},
+        lgb.Dataset(x_train, label=y_train),
+        20,
+    )
+    mlflow.set_experiment("serve-native-e2e")
+    with mlflow.start_run():
+        mlflow.lightgbm.log_model(second, "model", signature=infer_signature(x_train, second.predict(x_train)),
+                                  registered_model_name=name)
+    client = MlflowClient()
+    client.set_registered_model_alias(name, "champion", "1")
+    rows = x_test.head(20)
+    with slipway_serve(slipway_bin, "--model", f"models:/{name}@champion", "--tracking-uri", mlflow_uri,
+                       "--poll-interval", "1") as base:
+        r = requests.post(base + "/invocations", json={"dataframe_records": records(rows)}, timeout=30)
+        assert r.status_code == 200, r.text
+        exactly("version 1", r.json()["predictions"], first.predict(rows))
+        client.set_registered_model_alias(name, "champion", "2")
+        deadline = time.time() + 30
+        version = "1"
+        while version != "2" and time.time() < deadline:
+            time.sleep(0.3)
+            version = requests.get(base + "/health", timeout=10).json()["model_version"]
+        assert version == "2", "the server did not follow the alias"
+        r = requests.post(base + "/invocations", json={"dataframe_records": records(rows)}, timeout=30)
+        assert r.status_code == 200, r.text
+        exactly("version 2", r.json()["predictions"], second.predict(rows))
