@@ -1054,40 +1054,31 @@ fn render_worker_metrics(s: &mut String, models: &[(&str, &str, WorkerStats)]) {
         let _ = writeln!(s, "slipway_python_batch_rows_sum{{{l}}} {}", w.batch_rows);
         let _ = writeln!(s, "slipway_python_batch_rows_count{{{l}}} {}", w.batches);
     }
-    s.push_str(
-        "# HELP slipway_python_batch_requests_total Requests in the batches sent to the Python workers.\n",
+    let mut family = |name: &str, kind: &str, help: &str, value: fn(&WorkerStats) -> u64| {
+        let _ = writeln!(s, "# HELP {name} {help}");
+        let _ = writeln!(s, "# TYPE {name} {kind}");
+        for (role, version, w) in models {
+            let _ = writeln!(s, "{name}{{{}}} {}", labels(role, version), value(w));
+        }
+    };
+    family(
+        "slipway_python_batch_requests_total",
+        "counter",
+        "Requests in the batches sent to the Python workers.",
+        |w| w.batch_requests,
     );
-    s.push_str("# TYPE slipway_python_batch_requests_total counter\n");
-    for (role, version, w) in models {
-        let _ = writeln!(
-            s,
-            "slipway_python_batch_requests_total{{{}}} {}",
-            labels(role, version),
-            w.batch_requests
-        );
-    }
-    s.push_str("# HELP slipway_python_workers Python worker processes running.\n");
-    s.push_str("# TYPE slipway_python_workers gauge\n");
-    for (role, version, w) in models {
-        let _ = writeln!(
-            s,
-            "slipway_python_workers{{{}}} {}",
-            labels(role, version),
-            w.pids.len()
-        );
-    }
-    s.push_str(
-        "# HELP slipway_python_worker_restarts_total Python workers started again after one died or was killed.\n",
+    family(
+        "slipway_python_workers",
+        "gauge",
+        "Python worker processes running.",
+        |w| w.pids.len() as u64,
     );
-    s.push_str("# TYPE slipway_python_worker_restarts_total counter\n");
-    for (role, version, w) in models {
-        let _ = writeln!(
-            s,
-            "slipway_python_worker_restarts_total{{{}}} {}",
-            labels(role, version),
-            w.restarts
-        );
-    }
+    family(
+        "slipway_python_worker_restarts_total",
+        "counter",
+        "Python workers started again after one died or was killed.",
+        |w| w.restarts,
+    );
 }
 
 /// Shadow scoring of at most this many rows runs on a runtime worker.
