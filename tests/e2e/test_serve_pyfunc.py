@@ -18,8 +18,6 @@ import json
 import os
 import re
 import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -35,7 +33,7 @@ import requests
 from mlflow.models import infer_signature
 from mlflow.pyfunc import scoring_server
 
-from helpers import IS_MLFLOW3, cli_env
+from helpers import IS_MLFLOW3, slipway_serve
 
 pytestmark = pytest.mark.slipway_specific
 
@@ -104,39 +102,15 @@ def log_model(model, name: str, train: pd.DataFrame):
 def serve(slipway_bin: str, tmp_path, *args: str, startup_timeout: float = 180):
     """`slipway serve ARGS` with the test venv's interpreter for the workers; yields the base URL
     and the path of its stderr log."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = cli_env()
-    env["SLIPWAY_PYTHON"] = sys.executable
-    env["SLIPWAY_ENV_MANAGER"] = "local"
-    env["SLIPWAY_HOME"] = str(tmp_path / "home")
-    env.pop("RUST_LOG", None)
-    log_path = tmp_path / f"serve-{port}.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [slipway_bin, "serve", *args, "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + startup_timeout
-        while True:
-            try:
-                if requests.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail(f"slipway serve did not start: {log_path.read_text()}")
-            time.sleep(0.2)
+    log_path = tmp_path / f"serve-{uuid.uuid4().hex[:8]}.log"
+    env = {
+        "SLIPWAY_PYTHON": sys.executable,
+        "SLIPWAY_ENV_MANAGER": "local",
+        "SLIPWAY_HOME": str(tmp_path / "home"),
+    }
+    with slipway_serve(slipway_bin, *args, startup_timeout=startup_timeout, env=env,
+                       log_path=log_path) as base:
         yield base, log_path
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
 
 
 def records(df: pd.DataFrame) -> list[dict]:
