@@ -14,15 +14,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 venv="${SLIPWAY_NATIVE_VENV:-$HOME/.cache/slipway/venvs/native}"
 
-stamp="$venv/.requirements.sha256"
-want="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
-if [[ ! -x "$venv/bin/python" || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-  echo "== building venv $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q -r "$here/requirements.txt"
-  echo "$want" > "$stamp"
-fi
+# shellcheck source=../pinned_venv.sh
+source "$here/../pinned_venv.sh"
+pinned_venv "$venv" "$here/requirements.txt"
 py="$venv/bin/python"
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 
