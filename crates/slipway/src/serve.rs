@@ -144,9 +144,9 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = LogOnFull::Drop, value_name = "POLICY")]
     pub prediction_log_on_full: LogOnFull,
 
-    /// Where the Python for scikit-learn models comes from (converted to ONNX once, then
-    /// served natively): virtualenv builds the model's environment from its requirements
-    /// (cached under $SLIPWAY_HOME/envs); local uses $SLIPWAY_PYTHON (else python3) as it is
+    /// Where the Python for a model comes from (the scikit-learn converter and the Python
+    /// workers): virtualenv builds the model's environment from its requirements (cached
+    /// under $SLIPWAY_HOME/envs); local uses $SLIPWAY_PYTHON (else python3) as it is
     #[arg(
         long,
         value_enum,
